@@ -1,0 +1,48 @@
+use doorstep_core::{CoreError, JobState};
+
+/// The one error shells catch. Each variant is something a shell can act on:
+/// show the field that is wrong, refresh a stale screen, tell the driver the
+/// database needs support, and so on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum DoorstepError {
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    #[error("a job cannot go from {from} to {to}")]
+    InvalidTransition { from: JobState, to: JobState },
+    #[error("{what} {id} not found")]
+    NotFound { what: String, id: String },
+    #[error("cannot open database {path}: {reason}")]
+    CannotOpen { path: String, reason: String },
+    #[error("database {path} is corrupt or not a Doorstep database: {reason}")]
+    CorruptDatabase { path: String, reason: String },
+    #[error("database {path} has schema version {found}; this build knows up to {supported}")]
+    SchemaTooNew { path: String, found: u32, supported: u32 },
+    #[error("storage failure: {reason}")]
+    Storage { reason: String },
+    /// A bug: a panic in the core, or an unexpected exception thrown by a
+    /// shell's callback.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
+}
+
+impl From<CoreError> for DoorstepError {
+    fn from(err: CoreError) -> Self {
+        match err {
+            CoreError::InvalidInput { field, reason } => DoorstepError::InvalidInput { field, reason },
+            CoreError::InvalidTransition { from, to } => DoorstepError::InvalidTransition { from, to },
+            CoreError::NotFound { what, id } => DoorstepError::NotFound { what, id },
+            CoreError::CannotOpen { path, reason } => DoorstepError::CannotOpen { path, reason },
+            CoreError::CorruptDatabase { path, reason } => DoorstepError::CorruptDatabase { path, reason },
+            CoreError::SchemaTooNew { path, found, supported } => DoorstepError::SchemaTooNew { path, found, supported },
+            CoreError::Storage { reason } => DoorstepError::Storage { reason },
+            CoreError::Internal { reason } => DoorstepError::Internal { reason },
+        }
+    }
+}
+
+/// An exception a shell's callback threw that was not a `DoorstepError`.
+impl From<uniffi::UnexpectedUniFFICallbackError> for DoorstepError {
+    fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        DoorstepError::Internal { reason: format!("callback threw: {}", err.reason) }
+    }
+}

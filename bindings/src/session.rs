@@ -1,0 +1,85 @@
+use crate::types::ImportSummary;
+use crate::{DoorstepError, guard};
+use doorstep_core::{Job, JobEvent, JobSummary, ObserverHealth, Transition};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Told of every change to the session's jobs, in commit order, on a core
+/// background thread (never the thread that made the change). Throwing is
+/// recorded in `DriverSession.observer_health()`; later changes still arrive.
+#[uniffi::export(with_foreign)]
+pub trait JobObserver: Send + Sync {
+    fn on_job_changed(&self, event: JobEvent) -> Result<(), DoorstepError>;
+}
+
+struct ForeignObserver(Arc<dyn JobObserver>);
+
+impl doorstep_core::JobObserver for ForeignObserver {
+    fn job_changed(&self, event: &JobEvent) -> Result<(), String> {
+        self.0.on_job_changed(event.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// Keeps an observer registered until cancelled or closed.
+#[derive(uniffi::Object)]
+pub struct Subscription(doorstep_core::Subscription);
+
+#[uniffi::export]
+impl Subscription {
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+/// A driver's session over one database file on the phone.
+#[derive(uniffi::Object)]
+pub struct DriverSession(doorstep_core::DriverSession);
+
+#[uniffi::export]
+impl DriverSession {
+    /// Opens (creating if needed) the database at `path`.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>, DoorstepError> {
+        guard(|| doorstep_core::DriverSession::open(path).map(|session| Arc::new(DriverSession(session))))
+    }
+
+    /// Imports a dispatch document (JSON). A bad document changes nothing and
+    /// the error names the field that is wrong.
+    pub async fn import_document(&self, json: String) -> Result<ImportSummary, DoorstepError> {
+        let session = self.0.clone();
+        let outcome = session.import_document_async(json.into_bytes()).await?;
+        Ok(outcome.into())
+    }
+
+    /// Applies a driver action durably and returns the job as it now is.
+    pub async fn apply(&self, job_id: Uuid, transition: Transition) -> Result<Job, DoorstepError> {
+        Ok(self.0.apply_async(job_id, transition).await?)
+    }
+
+    /// The blocking form of `apply`, for callers already off the main thread.
+    pub fn apply_blocking(&self, job_id: Uuid, transition: Transition) -> Result<Job, DoorstepError> {
+        guard(|| self.0.apply(job_id, transition))
+    }
+
+    /// The day's jobs in drop-off order.
+    pub fn jobs(&self) -> Result<Vec<JobSummary>, DoorstepError> {
+        guard(|| self.0.jobs())
+    }
+
+    pub fn job(&self, job_id: Uuid) -> Result<Job, DoorstepError> {
+        guard(|| self.0.job(job_id))
+    }
+
+    /// A job's history, oldest first.
+    pub fn history(&self, job_id: Uuid) -> Result<Vec<JobEvent>, DoorstepError> {
+        guard(|| self.0.history(job_id))
+    }
+
+    pub fn subscribe(&self, observer: Arc<dyn JobObserver>) -> Arc<Subscription> {
+        Arc::new(Subscription(self.0.subscribe(Arc::new(ForeignObserver(observer)))))
+    }
+
+    pub fn observer_health(&self) -> ObserverHealth {
+        self.0.observer_health()
+    }
+}

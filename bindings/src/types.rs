@@ -1,0 +1,280 @@
+//! Mirror declarations of the core's data types. `#[uniffi::remote]` makes
+//! UniFFI generate converters for the core's own types, so values cross the
+//! FFI without a parallel set of structs; the compiler checks that each
+//! mirror matches its original field for field.
+
+use chrono::{DateTime, Utc};
+use doorstep_core::store::ImportOutcome;
+use doorstep_core::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+use crate::DoorstepError;
+
+// Ids cross as text and become java.util.UUID / Foundation.UUID (uniffi.toml).
+uniffi::custom_type!(Uuid, String, {
+    remote,
+    lower: |id| id.to_string(),
+    try_lift: |text| Uuid::parse_str(&text).map_err(|e| {
+        DoorstepError::InvalidInput { field: "id".into(), reason: format!("{text:?} is not a UUID: {e}") }.into()
+    }),
+});
+
+// Instants cross as the platform's own type: java.time.Instant, Foundation.Date.
+pub type Timestamp = DateTime<Utc>;
+uniffi::custom_type!(Timestamp, SystemTime, {
+    remote,
+    lower: |instant| system_time(instant),
+    try_lift: |time| utc_instant(time).ok_or_else(|| {
+        DoorstepError::InvalidInput { field: "time".into(), reason: "out of the supported range".into() }.into()
+    }),
+});
+
+fn system_time(instant: DateTime<Utc>) -> SystemTime {
+    let nanos = instant.timestamp_subsec_nanos();
+    let seconds = instant.timestamp();
+    if seconds >= 0 {
+        UNIX_EPOCH + Duration::new(seconds as u64, nanos)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs()) + Duration::from_nanos(nanos as u64)
+    }
+}
+
+fn utc_instant(time: SystemTime) -> Option<DateTime<Utc>> {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => DateTime::from_timestamp(i64::try_from(after.as_secs()).ok()?, after.subsec_nanos()),
+        Err(before) => {
+            let before = before.duration();
+            let seconds = -i64::try_from(before.as_secs()).ok()?;
+            let instant = DateTime::from_timestamp(seconds, 0)?;
+            instant.checked_sub_signed(chrono::Duration::nanoseconds(before.subsec_nanos() as i64))
+        }
+    }
+}
+
+#[uniffi::remote(Record)]
+pub struct GeoPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[uniffi::remote(Record)]
+pub struct TimeWindow {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+#[uniffi::remote(Record)]
+pub struct OpeningHours {
+    pub weekday: Weekday,
+    pub opens_minute: u16,
+    pub closes_minute: u16,
+}
+
+#[uniffi::remote(Record)]
+pub struct Store {
+    pub id: Uuid,
+    pub name: String,
+    pub address: String,
+    pub location: GeoPoint,
+    pub time_zone: String,
+    pub opening_hours: Vec<OpeningHours>,
+}
+
+#[uniffi::remote(Record)]
+pub struct PickupStop {
+    pub store: Store,
+    pub window: TimeWindow,
+}
+
+#[uniffi::remote(Record)]
+pub struct DropoffStop {
+    pub recipient_name: String,
+    pub address: String,
+    pub location: GeoPoint,
+    pub access_notes: Option<String>,
+    pub building_id: Option<String>,
+    pub door_ids: Vec<String>,
+    pub window: TimeWindow,
+}
+
+#[uniffi::remote(Enum)]
+pub enum PackageFlag {
+    AgeRestricted,
+    Fragile,
+    Perishable,
+    HighValue,
+    Oversized,
+}
+
+#[uniffi::remote(Record)]
+pub struct Package {
+    pub id: Uuid,
+    pub barcode: String,
+    pub description: String,
+    pub flags: Vec<PackageFlag>,
+}
+
+#[uniffi::remote(Enum)]
+pub enum DeliveryMethod {
+    HandedToRecipient,
+    LeftAtDoor,
+    Mailroom,
+    Locker,
+    Neighbour,
+}
+
+#[uniffi::remote(Record)]
+pub struct PinCheck {
+    pub salt_hex: String,
+    pub sha256_hex: String,
+    pub max_attempts: u32,
+}
+
+#[uniffi::remote(Record)]
+pub struct PodRequirements {
+    pub min_photos: u32,
+    pub signature: bool,
+    pub recipient_name: bool,
+    pub scan_all_packages: bool,
+    pub pin: Option<PinCheck>,
+    pub minimum_age: Option<u8>,
+    pub allowed_methods: Vec<DeliveryMethod>,
+}
+
+#[uniffi::remote(Enum)]
+pub enum FailureReason {
+    RecipientUnavailable,
+    NoAccessToBuilding,
+    UnsafeLocation,
+    Refused,
+    Damaged,
+    WrongAddress,
+    BusinessClosed,
+    IdCheckFailed,
+}
+
+#[uniffi::remote(Enum)]
+pub enum JobState {
+    Assigned,
+    Accepted,
+    AtPickup,
+    PickedUp,
+    AtDropoff,
+    Delivered,
+    Declined,
+    Failed,
+    Returning,
+    Returned,
+    Cancelled,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Transition {
+    Accept,
+    Decline,
+    ArriveAtPickup,
+    ConfirmPickup,
+    ArriveAtDropoff,
+    Deliver,
+    Fail { reason: FailureReason },
+    Reattempt,
+    StartReturn,
+    CompleteReturn,
+    Cancel,
+}
+
+#[uniffi::remote(Record)]
+pub struct Job {
+    pub id: Uuid,
+    pub reference: String,
+    pub state: JobState,
+    pub failure: Option<FailureReason>,
+    pub pickup: PickupStop,
+    pub dropoff: DropoffStop,
+    pub packages: Vec<Package>,
+    pub pod: PodRequirements,
+    pub version: u64,
+    pub updated_at: Timestamp,
+}
+
+#[uniffi::remote(Record)]
+pub struct JobSummary {
+    pub id: Uuid,
+    pub reference: String,
+    pub state: JobState,
+    pub store_name: String,
+    pub dropoff_address: String,
+    pub pickup_window: TimeWindow,
+    pub dropoff_window: TimeWindow,
+    pub package_count: u32,
+    pub version: u64,
+}
+
+#[uniffi::remote(Enum)]
+pub enum JobEventKind {
+    Imported,
+    Updated,
+    Transitioned,
+}
+
+#[uniffi::remote(Record)]
+pub struct JobEvent {
+    pub sequence: u64,
+    pub job_id: Uuid,
+    pub at: Timestamp,
+    pub kind: JobEventKind,
+    pub from_state: Option<JobState>,
+    pub to_state: JobState,
+    pub failure: Option<FailureReason>,
+}
+
+#[uniffi::remote(Record)]
+pub struct ObserverHealth {
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+/// What importing a dispatch document did.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ImportSummary {
+    pub created: u32,
+    pub updated: u32,
+    /// Every job the document named, in document order.
+    pub job_ids: Vec<Uuid>,
+}
+
+impl From<ImportOutcome> for ImportSummary {
+    fn from(outcome: ImportOutcome) -> Self {
+        ImportSummary {
+            created: outcome.created() as u32,
+            updated: outcome.updated() as u32,
+            job_ids: outcome.jobs.iter().map(|job| job.job_id).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_round_trip_through_system_time() {
+        for text in ["2026-11-21T09:30:00.123456789Z", "1969-07-20T20:17:40.5Z", "1970-01-01T00:00:00Z"] {
+            let instant: DateTime<Utc> = text.parse().unwrap();
+            assert_eq!(utc_instant(system_time(instant)), Some(instant), "{text}");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The core's error type: every failure a caller can act on, by kind.
+
+use crate::jobs::JobState;
+use std::path::Path;
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum CoreError {
+    /// Input from the shell, the server or a file is malformed; `field` names
+    /// where (a JSON path for documents, an argument name for calls).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+
+    #[error("a job cannot go from {from} to {to}")]
+    InvalidTransition { from: JobState, to: JobState },
+
+    #[error("{what} {id} not found")]
+    NotFound { what: String, id: String },
+
+    #[error("cannot open database {path}: {reason}")]
+    CannotOpen { path: String, reason: String },
+
+    #[error("database {path} is corrupt or not a Doorstep database: {reason}")]
+    CorruptDatabase { path: String, reason: String },
+
+    #[error("database {path} has schema version {found}; this build knows up to {supported}")]
+    SchemaTooNew { path: String, found: u32, supported: u32 },
+
+    #[error("storage failure: {reason}")]
+    Storage { reason: String },
+
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
+}
+
+impl CoreError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CoreError::InvalidInput { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn not_found(what: &str, id: impl ToString) -> Self {
+        CoreError::NotFound { what: what.to_owned(), id: id.to_string() }
+    }
+
+    /// Classifies a SQLite error for a database file, so that a damaged file
+    /// is reported as such (with its path) rather than as a generic failure.
+    pub(crate) fn from_sqlite_at(path: &Path, err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        let path = path.display().to_string();
+        let reason = err.to_string();
+        match err.sqlite_error_code() {
+            Some(NotADatabase | DatabaseCorrupt) => CoreError::CorruptDatabase { path, reason },
+            Some(CannotOpen | PermissionDenied | ReadOnly | NoLargeFileSupport) => {
+                CoreError::CannotOpen { path, reason }
+            }
+            _ => CoreError::Storage { reason: format!("{path}: {reason}") },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        CoreError::Storage { reason: err.to_string() }
+    }
+}
+
+pub(crate) fn describe_join_error(err: tokio::task::JoinError) -> String {
+    if err.is_panic() {
+        format!("core task panicked: {}", panic_message(&*err.into_panic()))
+    } else {
+        "core task was cancelled".to_owned()
+    }
+}
+
+/// The text of a panic payload, for turning a caught panic into an error.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}

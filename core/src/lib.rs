@@ -1,0 +1,26 @@
+//! Doorstep core: everything a delivery driver's app must do the same way on
+//! Android and iOS, as a plain Rust API.
+//!
+//! Modules own one capability each:
+//! - [`jobs`]: the job model and its state machine (pure, no I/O);
+//! - [`dispatch`]: reading the dispatch server's job documents (outside bytes);
+//! - [`store`]: the SQLite database, its schema and migrations;
+//! - [`session`]: [`DriverSession`], the driver's handle tying store, clock and
+//!   observers together;
+//! - [`runtime`]: the one tokio runtime the core owns;
+//! - [`clock`]: time as an input, so tests and the simulator control it.
+//!
+//! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
+
+pub mod clock;
+pub mod dispatch;
+pub mod error;
+pub mod jobs;
+pub mod runtime;
+pub mod session;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{CoreError, Result};
+pub use jobs::*;
+pub use session::{DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription};

@@ -1,0 +1,477 @@
+//! Reads and writes of jobs, packages, stores and job events.
+
+use super::Database;
+use crate::dispatch::JobDefinition;
+use crate::error::{CoreError, Result};
+use crate::jobs::*;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+/// What an import did to one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedJob {
+    pub job_id: Uuid,
+    pub kind: JobEventKind,
+    pub state: JobState,
+    pub event: JobEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImportOutcome {
+    pub jobs: Vec<ImportedJob>,
+}
+
+impl ImportOutcome {
+    pub fn created(&self) -> usize {
+        self.jobs.iter().filter(|j| j.kind == JobEventKind::Imported).count()
+    }
+
+    pub fn updated(&self) -> usize {
+        self.jobs.iter().filter(|j| j.kind == JobEventKind::Updated).count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionOutcome {
+    pub job: Job,
+    pub event: JobEvent,
+}
+
+const SUMMARY_COLUMNS: &str = "j.id, j.reference, j.state, s.name, j.dropoff_address, j.pickup_start_us, j.pickup_end_us, \
+     j.dropoff_start_us, j.dropoff_end_us, j.package_count, j.version";
+
+impl Database {
+    /// Writes a whole dispatch document in one transaction: new jobs start
+    /// as `assigned`; known jobs get the new definition and keep their state.
+    pub fn import(&mut self, definitions: &[JobDefinition], at: DateTime<Utc>) -> Result<ImportOutcome> {
+        self.write(|tx| import_in(tx, definitions, at))
+    }
+
+    /// Applies one transition durably: the new state and its event row are
+    /// committed together or not at all.
+    pub fn transition(&mut self, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<TransitionOutcome> {
+        let event = self.write(|tx| transition_in(tx, job_id, transition, at))?;
+        let job = self.job(job_id)?;
+        Ok(TransitionOutcome { job, event })
+    }
+
+    pub fn job(&self, job_id: Uuid) -> Result<Job> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT j.reference, j.state, j.failure, j.version, j.updated_at_us, j.pickup_start_us, j.pickup_end_us, \
+                        j.dropoff, j.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours \
+                 FROM jobs j JOIN stores s ON s.id = j.store_id WHERE j.id = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([job_id.to_string()], RawJob::from_row).optional())
+            .map_err(|e| self.classify(e))?
+            .ok_or_else(|| CoreError::not_found("job", job_id))?;
+        let packages = self.packages(job_id)?;
+        row.into_job(self, job_id, packages)
+    }
+
+    pub fn summaries(&self) -> Result<Vec<JobSummary>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM jobs j JOIN stores s ON s.id = j.store_id \
+             ORDER BY j.dropoff_start_us, j.reference"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.classify(e))?;
+        let rows = stmt.query_map([], RawSummary::from_row).map_err(|e| self.classify(e))?;
+        rows.map(|row| row.map_err(|e| self.classify(e)).and_then(|raw| raw.into_summary(self))).collect()
+    }
+
+    /// The job's history, oldest first.
+    pub fn events(&self, job_id: Uuid) -> Result<Vec<JobEvent>> {
+        self.job_exists(job_id)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sequence, job_id, at_us, kind, from_state, to_state, failure FROM job_events \
+                 WHERE job_id = ?1 ORDER BY sequence",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt.query_map([job_id.to_string()], RawEvent::from_row).map_err(|e| self.classify(e))?;
+        rows.map(|row| row.map_err(|e| self.classify(e)).and_then(|raw| raw.into_event(self))).collect()
+    }
+
+    /// Every event since `after` (exclusive), oldest first, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: u32) -> Result<Vec<JobEvent>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sequence, job_id, at_us, kind, from_state, to_state, failure FROM job_events \
+                 WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt.query_map(params![after as i64, limit], RawEvent::from_row).map_err(|e| self.classify(e))?;
+        rows.map(|row| row.map_err(|e| self.classify(e)).and_then(|raw| raw.into_event(self))).collect()
+    }
+
+    fn job_exists(&self, job_id: Uuid) -> Result<()> {
+        let found = self
+            .conn
+            .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")
+            .and_then(|mut stmt| stmt.exists([job_id.to_string()]))
+            .map_err(|e| self.classify(e))?;
+        if found { Ok(()) } else { Err(CoreError::not_found("job", job_id)) }
+    }
+
+    fn packages(&self, job_id: Uuid) -> Result<Vec<Package>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, barcode, description, flags FROM packages WHERE job_id = ?1 ORDER BY position")
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([job_id.to_string()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?))
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.map(|row| {
+            let (id, barcode, description, flags) = row.map_err(|e| self.classify(e))?;
+            Ok(Package { id: self.uuid(&id)?, barcode, description, flags: self.from_json("package flags", &flags)? })
+        })
+        .collect()
+    }
+
+    fn uuid(&self, text: &str) -> Result<Uuid> {
+        Uuid::parse_str(text).map_err(|e| self.corrupt(format!("stored id {text:?}: {e}")))
+    }
+
+    fn state(&self, text: &str) -> Result<JobState> {
+        JobState::parse(text).ok_or_else(|| self.corrupt(format!("unknown stored job state {text:?}")))
+    }
+
+    fn failure(&self, text: Option<String>) -> Result<Option<FailureReason>> {
+        text.map(|t| self.from_json("failure reason", &t)).transpose()
+    }
+
+    fn from_json<T: DeserializeOwned>(&self, what: &str, text: &str) -> Result<T> {
+        serde_json::from_str(text).map_err(|e| self.corrupt(format!("stored {what}: {e}")))
+    }
+
+    fn instant(&self, micros: i64) -> Result<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(micros).ok_or_else(|| self.corrupt(format!("stored time {micros} is out of range")))
+    }
+}
+
+/// An error inside a write transaction, before it is classified against
+/// the database's file.
+pub(super) enum TxError {
+    Core(CoreError),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(err: rusqlite::Error) -> Self {
+        TxError::Sql(err)
+    }
+}
+
+impl From<CoreError> for TxError {
+    fn from(err: CoreError) -> Self {
+        TxError::Core(err)
+    }
+}
+
+fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<Utc>) -> Result<ImportOutcome, TxError> {
+    let mut outcome = ImportOutcome::default();
+    for (index, definition) in definitions.iter().enumerate() {
+        upsert_store(tx, &definition.pickup.store)?;
+        let id = definition.id.to_string();
+        let existing: Option<String> = tx
+            .prepare_cached("SELECT state FROM jobs WHERE id = ?1")?
+            .query_row([&id], |row| row.get(0))
+            .optional()?;
+        let dropoff = to_json(&definition.dropoff);
+        let pod = to_json(&definition.pod);
+        let columns = params![
+            id,
+            definition.reference,
+            definition.pickup.store.id.to_string(),
+            definition.pickup.window.start.timestamp_micros(),
+            definition.pickup.window.end.timestamp_micros(),
+            definition.dropoff.address,
+            definition.dropoff.window.start.timestamp_micros(),
+            definition.dropoff.window.end.timestamp_micros(),
+            definition.packages.len() as i64,
+            dropoff,
+            pod,
+        ];
+        let (kind, state) = match existing {
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO jobs (id, reference, store_id, pickup_start_us, pickup_end_us, dropoff_address, \
+                     dropoff_start_us, dropoff_end_us, package_count, dropoff, pod, state, failure, version, updated_at_us) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 0, ?13)",
+                )?
+                .execute(rusqlite::params_from_iter(
+                    columns.iter().copied().chain([&JobState::Assigned.as_str() as &dyn rusqlite::ToSql, &at.timestamp_micros()]),
+                ))?;
+                (JobEventKind::Imported, JobState::Assigned)
+            }
+            Some(state_text) => {
+                let state = JobState::parse(&state_text)
+                    .ok_or_else(|| TxError::Core(CoreError::Storage { reason: format!("unknown stored state {state_text:?}") }))?;
+                tx.prepare_cached(
+                    "UPDATE jobs SET reference = ?2, store_id = ?3, pickup_start_us = ?4, pickup_end_us = ?5, \
+                     dropoff_address = ?6, dropoff_start_us = ?7, dropoff_end_us = ?8, package_count = ?9, \
+                     dropoff = ?10, pod = ?11, updated_at_us = ?12 WHERE id = ?1",
+                )?
+                .execute(rusqlite::params_from_iter(columns.iter().copied().chain([&at.timestamp_micros() as &dyn rusqlite::ToSql])))?;
+                tx.prepare_cached("DELETE FROM packages WHERE job_id = ?1")?.execute([&id])?;
+                (JobEventKind::Updated, state)
+            }
+        };
+        for (position, package) in definition.packages.iter().enumerate() {
+            insert_package(tx, definition.id, index, position, package)?;
+        }
+        let from = (kind == JobEventKind::Updated).then_some(state);
+        let event = append_event(tx, definition.id, at, kind, from, state, None)?;
+        outcome.jobs.push(ImportedJob { job_id: definition.id, kind, state, event });
+    }
+    Ok(outcome)
+}
+
+fn upsert_store(tx: &Transaction<'_>, store: &crate::jobs::Store) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "INSERT INTO stores (id, name, address, latitude, longitude, time_zone, opening_hours) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT(id) DO UPDATE SET name = ?2, address = ?3, latitude = ?4, longitude = ?5, \
+         time_zone = ?6, opening_hours = ?7",
+    )?
+    .execute(params![
+        store.id.to_string(),
+        store.name,
+        store.address,
+        store.location.latitude,
+        store.location.longitude,
+        store.time_zone,
+        to_json(&store.opening_hours),
+    ])?;
+    Ok(())
+}
+
+fn insert_package(tx: &Transaction<'_>, job_id: Uuid, job_index: usize, position: usize, package: &Package) -> Result<(), TxError> {
+    let holder: Option<(String, String)> = tx
+        .prepare_cached("SELECT id, job_id FROM packages WHERE barcode = ?1 OR id = ?2")?
+        .query_row(params![package.barcode, package.id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((other_package, other_job)) = holder {
+        return Err(TxError::Core(CoreError::invalid(
+            format!("jobs[{job_index}].packages[{position}]"),
+            format!("barcode or id is already used by package {other_package} of job {other_job}"),
+        )));
+    }
+    tx.prepare_cached(
+        "INSERT INTO packages (id, job_id, position, barcode, description, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        package.id.to_string(),
+        job_id.to_string(),
+        position as i64,
+        package.barcode,
+        package.description,
+        to_json(&package.flags),
+    ])?;
+    Ok(())
+}
+
+fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
+    let id = job_id.to_string();
+    let current: Option<(String, Option<String>, i64)> = tx
+        .prepare_cached("SELECT state, failure, version FROM jobs WHERE id = ?1")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    let (state_text, failure_text, version) = current.ok_or_else(|| TxError::Core(CoreError::not_found("job", job_id)))?;
+    let bad_row = |what: String| TxError::Core(CoreError::Storage { reason: format!("job {job_id}: {what}") });
+    let from = JobState::parse(&state_text).ok_or_else(|| bad_row(format!("unknown stored state {state_text:?}")))?;
+    let failure: Option<FailureReason> = failure_text
+        .map(|text| serde_json::from_str(&text).map_err(|e| bad_row(format!("stored failure reason: {e}"))))
+        .transpose()?;
+    let step = next_step(from, failure, transition)?;
+    tx.prepare_cached("UPDATE jobs SET state = ?2, failure = ?3, version = ?4, updated_at_us = ?5 WHERE id = ?1")?.execute(params![
+        id,
+        step.state.as_str(),
+        step.failure.as_ref().map(to_json),
+        version + 1,
+        at.timestamp_micros(),
+    ])?;
+    append_event(tx, job_id, at, JobEventKind::Transitioned, Some(from), step.state, step.failure)
+}
+
+fn append_event(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    at: DateTime<Utc>,
+    kind: JobEventKind,
+    from_state: Option<JobState>,
+    to_state: JobState,
+    failure: Option<FailureReason>,
+) -> Result<JobEvent, TxError> {
+    tx.prepare_cached(
+        "INSERT INTO job_events (job_id, at_us, kind, from_state, to_state, failure) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        job_id.to_string(),
+        at.timestamp_micros(),
+        kind.as_str(),
+        from_state.map(JobState::as_str),
+        to_state.as_str(),
+        failure.as_ref().map(to_json),
+    ])?;
+    let sequence = tx.last_insert_rowid() as u64;
+    // Stored times have microsecond precision; report what was stored.
+    let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+    Ok(JobEvent { sequence, job_id, at, kind, from_state, to_state, failure })
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // The model's types are plain data; serializing them cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+struct RawJob {
+    reference: String,
+    state: String,
+    failure: Option<String>,
+    version: i64,
+    updated_at_us: i64,
+    pickup_start_us: i64,
+    pickup_end_us: i64,
+    dropoff: String,
+    pod: String,
+    store_id: String,
+    store_name: String,
+    store_address: String,
+    latitude: f64,
+    longitude: f64,
+    time_zone: String,
+    opening_hours: String,
+}
+
+impl RawJob {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawJob> {
+        Ok(RawJob {
+            reference: row.get(0)?,
+            state: row.get(1)?,
+            failure: row.get(2)?,
+            version: row.get(3)?,
+            updated_at_us: row.get(4)?,
+            pickup_start_us: row.get(5)?,
+            pickup_end_us: row.get(6)?,
+            dropoff: row.get(7)?,
+            pod: row.get(8)?,
+            store_id: row.get(9)?,
+            store_name: row.get(10)?,
+            store_address: row.get(11)?,
+            latitude: row.get(12)?,
+            longitude: row.get(13)?,
+            time_zone: row.get(14)?,
+            opening_hours: row.get(15)?,
+        })
+    }
+
+    fn into_job(self, store: &Database, id: Uuid, packages: Vec<Package>) -> Result<Job> {
+        Ok(Job {
+            id,
+            reference: self.reference,
+            state: store.state(&self.state)?,
+            failure: store.failure(self.failure)?,
+            pickup: PickupStop {
+                store: crate::jobs::Store {
+                    id: store.uuid(&self.store_id)?,
+                    name: self.store_name,
+                    address: self.store_address,
+                    location: GeoPoint { latitude: self.latitude, longitude: self.longitude },
+                    time_zone: self.time_zone,
+                    opening_hours: store.from_json("opening hours", &self.opening_hours)?,
+                },
+                window: TimeWindow { start: store.instant(self.pickup_start_us)?, end: store.instant(self.pickup_end_us)? },
+            },
+            dropoff: store.from_json("drop-off", &self.dropoff)?,
+            packages,
+            pod: store.from_json("proof-of-delivery requirements", &self.pod)?,
+            version: self.version as u64,
+            updated_at: store.instant(self.updated_at_us)?,
+        })
+    }
+}
+
+struct RawSummary {
+    id: String,
+    reference: String,
+    state: String,
+    store_name: String,
+    dropoff_address: String,
+    times_us: [i64; 4],
+    package_count: i64,
+    version: i64,
+}
+
+impl RawSummary {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawSummary> {
+        Ok(RawSummary {
+            id: row.get(0)?,
+            reference: row.get(1)?,
+            state: row.get(2)?,
+            store_name: row.get(3)?,
+            dropoff_address: row.get(4)?,
+            times_us: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
+            package_count: row.get(9)?,
+            version: row.get(10)?,
+        })
+    }
+
+    fn into_summary(self, store: &Database) -> Result<JobSummary> {
+        let [pickup_start, pickup_end, dropoff_start, dropoff_end] = self.times_us;
+        Ok(JobSummary {
+            id: store.uuid(&self.id)?,
+            reference: self.reference,
+            state: store.state(&self.state)?,
+            store_name: self.store_name,
+            dropoff_address: self.dropoff_address,
+            pickup_window: TimeWindow { start: store.instant(pickup_start)?, end: store.instant(pickup_end)? },
+            dropoff_window: TimeWindow { start: store.instant(dropoff_start)?, end: store.instant(dropoff_end)? },
+            package_count: self.package_count as u32,
+            version: self.version as u64,
+        })
+    }
+}
+
+struct RawEvent {
+    sequence: i64,
+    job_id: String,
+    at_us: i64,
+    kind: String,
+    from_state: Option<String>,
+    to_state: String,
+    failure: Option<String>,
+}
+
+impl RawEvent {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawEvent> {
+        Ok(RawEvent {
+            sequence: row.get(0)?,
+            job_id: row.get(1)?,
+            at_us: row.get(2)?,
+            kind: row.get(3)?,
+            from_state: row.get(4)?,
+            to_state: row.get(5)?,
+            failure: row.get(6)?,
+        })
+    }
+
+    fn into_event(self, store: &Database) -> Result<JobEvent> {
+        Ok(JobEvent {
+            sequence: self.sequence as u64,
+            job_id: store.uuid(&self.job_id)?,
+            at: store.instant(self.at_us)?,
+            kind: JobEventKind::parse(&self.kind).ok_or_else(|| store.corrupt(format!("unknown event kind {:?}", self.kind)))?,
+            from_state: self.from_state.map(|s| store.state(&s)).transpose()?,
+            to_state: store.state(&self.to_state)?,
+            failure: store.failure(self.failure)?,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Schema migrations, keyed on SQLite's `user_version`.
+
+use crate::error::{CoreError, Result};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// Each entry moves the schema up by one version; never edit a shipped one.
+const MIGRATIONS: &[&str] = &[
+    // 1: stores, jobs, packages and the append-only job history.
+    r#"
+    CREATE TABLE stores (
+        id            TEXT PRIMARY KEY NOT NULL,
+        name          TEXT NOT NULL,
+        address       TEXT NOT NULL,
+        latitude      REAL NOT NULL,
+        longitude     REAL NOT NULL,
+        time_zone     TEXT NOT NULL,
+        opening_hours TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE jobs (
+        id               TEXT PRIMARY KEY NOT NULL,
+        reference        TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        failure          TEXT,
+        version          INTEGER NOT NULL,
+        updated_at_us    INTEGER NOT NULL,
+        store_id         TEXT NOT NULL REFERENCES stores(id),
+        pickup_start_us  INTEGER NOT NULL,
+        pickup_end_us    INTEGER NOT NULL,
+        dropoff_address  TEXT NOT NULL,
+        dropoff_start_us INTEGER NOT NULL,
+        dropoff_end_us   INTEGER NOT NULL,
+        package_count    INTEGER NOT NULL,
+        dropoff          TEXT NOT NULL,
+        pod              TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX jobs_by_dropoff_window ON jobs(dropoff_start_us, reference);
+
+    CREATE TABLE packages (
+        id          TEXT PRIMARY KEY NOT NULL,
+        job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        barcode     TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        flags       TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX packages_by_job ON packages(job_id, position);
+
+    CREATE TABLE job_events (
+        sequence   INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id     TEXT NOT NULL REFERENCES jobs(id),
+        at_us      INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        failure    TEXT
+    ) STRICT;
+    CREATE INDEX job_events_by_job ON job_events(job_id, sequence);
+
+    CREATE TRIGGER job_events_are_never_changed BEFORE UPDATE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    CREATE TRIGGER job_events_are_never_deleted BEFORE DELETE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    "#,
+];
+
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the schema to [`SCHEMA_VERSION`], one transaction per step, so a
+/// crash mid-migration leaves the previous version intact. The version is
+/// read inside the write transaction, so two processes opening the same
+/// file at once cannot both apply a step.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let fail = |e| CoreError::from_sqlite_at(path, e);
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail)?;
+        let found: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(fail)?;
+        if found > SCHEMA_VERSION {
+            return Err(CoreError::SchemaTooNew { path: path.display().to_string(), found, supported: SCHEMA_VERSION });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if found == 0 {
+            let tables: u32 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).map_err(fail)?;
+            if tables > 0 {
+                return Err(CoreError::CorruptDatabase {
+                    path: path.display().to_string(),
+                    reason: "the file holds tables but no Doorstep schema version".into(),
+                });
+            }
+        }
+        tracing::info!(from = found, to = found + 1, "migrating schema");
+        tx.execute_batch(MIGRATIONS[found as usize]).map_err(fail)?;
+        tx.pragma_update(None, "user_version", found + 1).map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+}

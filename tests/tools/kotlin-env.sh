@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Kotlin/JVM test toolchain: install-if-missing + environment for compiling and
+# running Kotlin JUnit 5 tests (kotlin.test, kotlinx.coroutines, JNA).
+#
+#   source tests/tools/kotlin-env.sh      # installs what is missing, exports vars,
+#                                         # defines compile_kotlin / run_junit
+#   bash tests/tools/kotlin-env.sh        # same, then an end-to-end self-check
+#
+# Why these sources: the only registries reachable from our machines (and CI)
+# are Debian apt, npm, PyPI and crates.io -- no Maven Central, no Gradle, no
+# JetBrains downloads.  So JNA and JUnit 5 come from Debian, and the Kotlin JVM
+# compiler (which also bundles kotlin-test and kotlinx-coroutines) comes from
+# the npm package `kotlin-compiler`.
+#
+# Every step checks first and only installs what is absent, so sourcing this on
+# a warm machine costs well under a second and touches no network.
+#
+# Knobs (environment):
+#   DOORSTEP_CACHE      cache root, default $HOME/.cache/doorstep.  The compiler
+#                       lives outside the repo so fresh clones (CI) reuse it.
+#   KOTLIN_JAVA_OPTS    JVM options for kotlinc (see KOTLINC_JAVA_OPTS below).
+
+# Sourced or executed?  Sourcing must never `exit` the caller's shell, and must
+# not change its shell options, so everything below lives in functions that
+# `return` a status.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    _kenv_sourced=0
+else
+    _kenv_sourced=1
+fi
+
+KOTLIN_VERSION=2.4.20
+# Debian's JUnit 5 console launcher and JNA install to this fixed, policy-defined
+# location; it is not a path of this particular machine.
+_KENV_JAVA_SHARE=/usr/share/java
+
+_kenv_die() {
+    echo "kotlin-env: ERROR: $*" >&2
+    return 1
+}
+
+_kenv_log() {
+    echo "kotlin-env: $*" >&2
+}
+
+# Installed means dpkg says so AND the file we need is there: a half-removed
+# package (status "rc", or a deleted jar) must trigger a reinstall.
+_kenv_deb_ok() { # PKG FILE
+    [[ -e "$2" ]] &&
+        dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+_kenv_as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        # -n: never prompt; CI has no stdin and a hung password prompt is worse
+        # than a clear failure.
+        sudo -n "$@"
+    else
+        _kenv_die "need root to run: $* (no sudo available)"
+    fi
+}
+
+_kenv_install_debs() {
+    local missing=()
+    _kenv_deb_ok libjna-java "$_KENV_JAVA_SHARE/jna.jar" || missing+=(libjna-java)
+    _kenv_deb_ok junit5 "$_KENV_JAVA_SHARE/junit-platform-console-standalone.jar" || missing+=(junit5)
+    # Our machine kind ships Java and Node, but a fresh machine of another kind
+    # may not; pull them from Debian only then (kotlinc needs just a JRE).
+    command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+    ((${#missing[@]} == 0)) && return 0
+
+    command -v apt-get >/dev/null 2>&1 ||
+        { _kenv_die "missing ${missing[*]} and apt-get is not available"; return 1; }
+    _kenv_log "installing Debian packages: ${missing[*]}"
+    # The package lists on a fresh machine are empty or stale, so refresh once --
+    # but only on this path, keeping warm runs offline and fast.
+    _kenv_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 ||
+        { _kenv_die "apt-get update failed"; return 1; }
+    _kenv_as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2 ||
+        { _kenv_die "apt-get install ${missing[*]} failed"; return 1; }
+}
+
+_kenv_install_kotlinc() {
+    local root="${DOORSTEP_CACHE:-$HOME/.cache/doorstep}"
+    local dir="$root/kotlin-$KOTLIN_VERSION"
+    local pkg="node_modules/kotlin-compiler"
+
+    # Both the launcher and the stdlib must be there: a partially extracted
+    # tree would otherwise be taken as installed forever.
+    if [[ -x "$dir/$pkg/bin/kotlinc" && -f "$dir/$pkg/lib/kotlin-stdlib.jar" ]]; then
+        KOTLIN_HOME="$dir/$pkg"
+        return 0
+    fi
+
+    command -v npm >/dev/null 2>&1 || { _kenv_die "npm not found"; return 1; }
+    mkdir -p "$root" || { _kenv_die "cannot create $root"; return 1; }
+    _kenv_log "installing kotlin-compiler@$KOTLIN_VERSION from npm into $dir"
+
+    # Install into a private staging dir and rename into place, so an
+    # interrupted download never leaves a tree that looks complete, and two
+    # concurrent first runs cannot corrupt each other.
+    local stage
+    stage=$(mktemp -d "$root/.kotlin-$KOTLIN_VERSION.XXXXXX") ||
+        { _kenv_die "mktemp in $root failed"; return 1; }
+    if ! npm install --prefix "$stage" --no-audit --no-fund --no-save \
+        --no-package-lock --loglevel=error "kotlin-compiler@$KOTLIN_VERSION" \
+        </dev/null >&2; then
+        rm -rf "$stage"
+        _kenv_die "npm install kotlin-compiler@$KOTLIN_VERSION failed"
+        return 1
+    fi
+    # npm tarballs do not always keep the exec bit on shell launchers.
+    chmod +x "$stage/$pkg/bin/"* 2>/dev/null
+    rm -rf "$dir"
+    if ! mv -T "$stage" "$dir" 2>/dev/null; then
+        # Lost a race with a concurrent installer: use the winner's copy.
+        rm -rf "$stage"
+    fi
+    [[ -x "$dir/$pkg/bin/kotlinc" && -f "$dir/$pkg/lib/kotlin-stdlib.jar" ]] ||
+        { _kenv_die "kotlin-compiler installed but $dir/$pkg/bin/kotlinc is missing"; return 1; }
+    KOTLIN_HOME="$dir/$pkg"
+}
+
+_kenv_need_file() { # VAR PATH
+    [[ -f "$2" ]] || { _kenv_die "$1 not found at $2"; return 1; }
+}
+
+_kenv_export() {
+    export KOTLIN_HOME
+    export KOTLINC="$KOTLIN_HOME/bin/kotlinc"
+    export KOTLIN_LIB="$KOTLIN_HOME/lib"
+    export JNA_JAR="$_KENV_JAVA_SHARE/jna.jar"
+    export JUNIT_CONSOLE_JAR="$_KENV_JAVA_SHARE/junit-platform-console-standalone.jar"
+    export COROUTINES_JAR="$KOTLIN_LIB/kotlinx-coroutines-core-jvm.jar"
+
+    _kenv_need_file KOTLINC "$KOTLINC" &&
+        _kenv_need_file JNA_JAR "$JNA_JAR" &&
+        _kenv_need_file JUNIT_CONSOLE_JAR "$JUNIT_CONSOLE_JAR" &&
+        _kenv_need_file COROUTINES_JAR "$COROUTINES_JAR" &&
+        _kenv_need_file kotlin-stdlib "$KOTLIN_LIB/kotlin-stdlib.jar" || return 1
+
+    local j tj=()
+    for j in kotlin-test.jar kotlin-test-junit5.jar; do
+        [[ -f "$KOTLIN_LIB/$j" ]] && tj+=("$KOTLIN_LIB/$j")
+    done
+    ((${#tj[@]})) || { _kenv_die "no kotlin-test jars in $KOTLIN_LIB"; return 1; }
+    export KOTLIN_TEST_JARS
+    KOTLIN_TEST_JARS=$(IFS=:; echo "${tj[*]}")
+
+    # One classpath for both compiling and running tests.  The JUnit Jupiter
+    # API (+ opentest4j / apiguardian, which its signatures reference) is
+    # listed separately rather than via the console-standalone jar: putting
+    # the standalone jar on the *test* classpath would load JUnit twice.
+    # kotlin-stdlib is explicit because kotlinc adds it only at compile time.
+    local cp=(
+        "$KOTLIN_LIB/kotlin-stdlib.jar"
+        "${tj[@]}"
+        "$COROUTINES_JAR"
+        "$JNA_JAR"
+    )
+    for j in junit-jupiter-api.jar junit-platform-commons.jar opentest4j.jar apiguardian-api.jar; do
+        [[ -f "$_KENV_JAVA_SHARE/$j" ]] && cp+=("$_KENV_JAVA_SHARE/$j")
+    done
+    export KOTLIN_TEST_CLASSPATH
+    KOTLIN_TEST_CLASSPATH=$(IFS=:; echo "${cp[*]}")
+
+    # kotlinc's launcher reads JAVA_OPTS; we keep that for the caller and pass
+    # ours only to kotlinc (see compile_kotlin).  C1-only JIT and a roomy heap
+    # measurably cut wall time for the short, single-shot compiles tests do.
+    export KOTLINC_JAVA_OPTS="${KOTLIN_JAVA_OPTS:--Xmx1g -Xss4m -XX:+UseParallelGC -XX:TieredStopAtLevel=1}"
+}
+
+# compile_kotlin OUTDIR CLASSPATH SRC...
+# Compile Kotlin sources to class files in OUTDIR.  CLASSPATH is usually
+# "$KOTLIN_TEST_CLASSPATH" (plus any extra jars/dirs the sources need).
+# Compile all sources in ONE call: each kotlinc start-up costs several seconds.
+compile_kotlin() {
+    local out="$1" cp="$2"
+    shift 2
+    (($#)) || { _kenv_die "compile_kotlin: no sources given"; return 1; }
+    mkdir -p "$out" || return 1
+    JAVA_OPTS="$KOTLINC_JAVA_OPTS" "$KOTLINC" -nowarn -jvm-target 17 \
+        -cp "$cp" -d "$out" "$@"
+}
+
+# run_junit CLASSPATH CLASSDIR
+# Run every JUnit 5 test class found in CLASSDIR with the console launcher,
+# echo its output, then print exactly one line "kotlin: N passed, N failed".
+# Returns non-zero if any test failed, none ran, or the launcher broke.
+run_junit() {
+    local cp="$1" classdir="$2" out rc passed failed
+    [[ -d "$classdir" ]] || { _kenv_die "run_junit: no class dir $classdir"; return 1; }
+    # Debian's junit5 is 1.9.x: no `execute` subcommand (added in 1.10), so
+    # options go directly after -jar.  --scan-class-path=DIR limits discovery
+    # to our classes instead of every jar on the classpath.  -Djna.nosys is
+    # NOT set: Debian's JNA must load its libjnidispatch from the system.
+    out=$(java -jar "$JUNIT_CONSOLE_JAR" \
+        --disable-banner --disable-ansi-colors --details=tree \
+        --class-path "$cp:$classdir" --scan-class-path="$classdir" </dev/null 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    # The summary box has lines like "[         3 tests successful      ]".
+    passed=$(sed -n 's/^\[ *\([0-9][0-9]*\) tests successful *\]$/\1/p' <<<"$out" | tail -n1)
+    failed=$(sed -n 's/^\[ *\([0-9][0-9]*\) tests failed *\]$/\1/p' <<<"$out" | tail -n1)
+    if [[ -z "$passed" || -z "$failed" ]]; then
+        # No summary at all: the launcher itself failed (bad args, class
+        # loading).  Count it as a failure rather than a silent zero.
+        echo "kotlin: 0 passed, 1 failed"
+        return 1
+    fi
+    echo "kotlin: $passed passed, $failed failed"
+    ((rc == 0 && failed == 0 && passed > 0))
+}
+
+_kenv_selfcheck() {
+    local tmp rc t0 t1 t2
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/kotlin-env-check.XXXXXX") || return 1
+    # shellcheck disable=SC2064 # expand $tmp now: it is local
+    trap "rm -rf '$tmp'" EXIT
+    cat >"$tmp/SelfCheckTest.kt" <<'EOF'
+import com.sun.jna.Native
+import com.sun.jna.Library
+import kotlinx.coroutines.flow.*
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+
+interface CLib : Library { fun getpid(): Int }
+
+class SelfCheckTest {
+    @Test fun flowCollects() = runBlocking {
+        val xs = flowOf(1, 2, 3).map { it * 2 }.toList()
+        assertEquals(listOf(2, 4, 6), xs)
+    }
+
+    @Test fun suspendWorks() = runBlocking {
+        val sum = (1..4).asFlow().fold(0) { a, b -> a + b }
+        assertEquals(10, sum)
+    }
+
+    // UniFFI's Kotlin bindings call into native code through JNA, so prove
+    // JNA can load its native dispatcher and a C library here.
+    @Test fun jnaLoadsLibc() {
+        val c = Native.load("c", CLib::class.java)
+        assertTrue(c.getpid() > 0)
+    }
+}
+EOF
+    echo "KOTLINC=$KOTLINC"
+    echo "KOTLIN_LIB=$KOTLIN_LIB"
+    echo "JNA_JAR=$JNA_JAR"
+    echo "JUNIT_CONSOLE_JAR=$JUNIT_CONSOLE_JAR"
+    echo "COROUTINES_JAR=$COROUTINES_JAR"
+    echo "KOTLIN_TEST_JARS=$KOTLIN_TEST_JARS"
+    echo "KOTLIN_TEST_CLASSPATH=$KOTLIN_TEST_CLASSPATH"
+    t0=$(date +%s%N)
+    compile_kotlin "$tmp/classes" "$KOTLIN_TEST_CLASSPATH" "$tmp/SelfCheckTest.kt" ||
+        { _kenv_die "self-check: compile failed"; return 1; }
+    t1=$(date +%s%N)
+    run_junit "$KOTLIN_TEST_CLASSPATH" "$tmp/classes"
+    rc=$?
+    t2=$(date +%s%N)
+    echo "kotlin-env: compile $(((t1 - t0) / 1000000)) ms, test run $(((t2 - t1) / 1000000)) ms" >&2
+    return $rc
+}
+
+_kenv_main() {
+    _kenv_install_debs && _kenv_install_kotlinc && _kenv_export
+}
+
+if ((_kenv_sourced)); then
+    _kenv_main || return 1
+else
+    set -uo pipefail
+    _kenv_main || exit 1
+    _kenv_selfcheck
+    exit $?
+fi
