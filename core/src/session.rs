@@ -54,9 +54,18 @@ pub struct DriverSession {
 struct Inner {
     store: Mutex<Database>,
     clock: Arc<dyn Clock>,
-    observers: Arc<Observers>,
-    // Dropping the last sender ends the delivery thread once it has drained.
-    deliveries: Mutex<Sender<Vec<JobEvent>>>,
+    next_subscription: AtomicU64,
+    health: Arc<Mutex<ObserverHealth>>,
+    // Sent to only while `store` is locked, so the delivery thread sees
+    // subscriptions and commits in one total order. Dropping the last sender
+    // ends the delivery thread once it has drained.
+    deliveries: Sender<Delivery>,
+}
+
+enum Delivery {
+    Events(Vec<JobEvent>),
+    Subscribe(u64, Arc<dyn JobObserver>),
+    Cancel(u64),
 }
 
 impl DriverSession {
@@ -67,20 +76,21 @@ impl DriverSession {
     #[tracing::instrument(skip_all, fields(path = %path.as_ref().display()))]
     pub fn open_with(path: impl AsRef<Path>, options: SessionOptions) -> Result<DriverSession> {
         let store = Database::open(path.as_ref())?;
-        let observers = Arc::new(Observers::default());
+        let health = Arc::new(Mutex::new(ObserverHealth::default()));
         let (sender, receiver) = mpsc::channel();
-        let delivery_observers = Arc::clone(&observers);
+        let delivery_health = Arc::clone(&health);
         std::thread::Builder::new()
             .name("doorstep-observers".into())
-            .spawn(move || deliver(receiver, delivery_observers))
+            .spawn(move || deliver(receiver, delivery_health))
             .map_err(|e| CoreError::Internal { reason: format!("cannot start the observer thread: {e}") })?;
         tracing::info!("session opened");
         Ok(DriverSession {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
                 clock: options.clock,
-                observers,
-                deliveries: Mutex::new(sender),
+                next_subscription: AtomicU64::new(1),
+                health,
+                deliveries: sender,
             }),
         })
     }
@@ -96,9 +106,11 @@ impl DriverSession {
     pub fn import_document(&self, json: &[u8]) -> Result<ImportOutcome> {
         let document = dispatch::parse_document(json).inspect_err(|e| tracing::warn!(error = %e, "document rejected"))?;
         let at = self.inner.clock.now();
-        let outcome = self.store().import(&document.jobs, at)?;
-        tracing::info!(created = outcome.created(), updated = outcome.updated(), "document imported");
+        let mut store = self.store();
+        let outcome = store.import(&document.jobs, at)?;
         self.notify(outcome.jobs.iter().map(|job| job.event.clone()).collect());
+        drop(store);
+        tracing::info!(created = outcome.created(), updated = outcome.updated(), "document imported");
         Ok(outcome)
     }
 
@@ -114,9 +126,11 @@ impl DriverSession {
     #[tracing::instrument(skip(self), fields(job = %job_id, transition = transition.name()))]
     pub fn apply(&self, job_id: Uuid, transition: Transition) -> Result<Job> {
         let at = self.inner.clock.now();
-        let outcome = self.store().transition(job_id, transition, at).inspect_err(|e| tracing::info!(error = %e, "refused"))?;
-        tracing::info!(to = %outcome.event.to_state, "applied");
+        let mut store = self.store();
+        let outcome = store.transition(job_id, transition, at).inspect_err(|e| tracing::info!(error = %e, "refused"))?;
         self.notify(vec![outcome.event]);
+        drop(store);
+        tracing::info!(to = %outcome.job.state, "applied");
         Ok(outcome.job)
     }
 
@@ -148,17 +162,18 @@ impl DriverSession {
         self.store().events_after(sequence, limit)
     }
 
-    /// Registers an observer until the returned [`Subscription`] is cancelled
-    /// or dropped.
+    /// Registers an observer. It hears exactly the changes committed after
+    /// this call returns and before the [`Subscription`] is cancelled or
+    /// dropped.
     pub fn subscribe(&self, observer: Arc<dyn JobObserver>) -> Subscription {
-        let id = self.inner.observers.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.inner.observers.list).push((id, observer));
+        let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+        self.inner.send_in_commit_order(Delivery::Subscribe(id, observer));
         tracing::debug!(id, "observer subscribed");
-        Subscription { id, observers: Arc::downgrade(&self.inner.observers) }
+        Subscription { id, session: Arc::downgrade(&self.inner) }
     }
 
     pub fn observer_health(&self) -> ObserverHealth {
-        lock(&self.inner.observers.health).clone()
+        lock(&self.inner.health).clone()
     }
 
     fn store(&self) -> MutexGuard<'_, Database> {
@@ -167,14 +182,25 @@ impl DriverSession {
         lock(&self.inner.store)
     }
 
+    /// Queues committed events for the observers; called with the store
+    /// still locked so queue order is commit order.
     fn notify(&self, events: Vec<JobEvent>) {
-        if events.is_empty() {
-            return;
+        if !events.is_empty() {
+            self.inner.send(Delivery::Events(events));
         }
-        // The delivery thread only stops when every sender is gone, which
-        // cannot happen while `self` is alive; a failed send loses nothing
-        // that was committed.
-        let _ = lock(&self.inner.deliveries).send(events);
+    }
+}
+
+impl Inner {
+    fn send_in_commit_order(&self, delivery: Delivery) {
+        let _store = lock(&self.store);
+        self.send(delivery);
+    }
+
+    fn send(&self, delivery: Delivery) {
+        // The delivery thread stops only once every sender is gone, which
+        // cannot happen while `self` is alive; nothing committed is lost.
+        let _ = self.deliveries.send(delivery);
     }
 }
 
@@ -182,23 +208,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[derive(Default)]
-struct Observers {
-    next_id: AtomicU64,
-    list: Mutex<Vec<(u64, Arc<dyn JobObserver>)>>,
-    health: Mutex<ObserverHealth>,
-}
-
 /// Keeps an observer registered; cancelling (or dropping) it unregisters.
 pub struct Subscription {
     id: u64,
-    observers: Weak<Observers>,
+    session: Weak<Inner>,
 }
 
 impl Subscription {
+    /// After this returns, no change committed later reaches the observer.
     pub fn cancel(&self) {
-        if let Some(observers) = self.observers.upgrade() {
-            lock(&observers.list).retain(|(id, _)| *id != self.id);
+        if let Some(session) = self.session.upgrade() {
+            session.send_in_commit_order(Delivery::Cancel(self.id));
         }
     }
 }
@@ -209,18 +229,25 @@ impl Drop for Subscription {
     }
 }
 
-fn deliver(receiver: Receiver<Vec<JobEvent>>, observers: Arc<Observers>) {
-    for batch in receiver {
-        for event in &batch {
-            // Snapshot so an observer may subscribe or cancel from inside.
-            let current: Vec<_> = lock(&observers.list).iter().map(|(_, o)| Arc::clone(o)).collect();
-            for observer in current {
-                let outcome = catch_unwind(AssertUnwindSafe(|| observer.job_changed(event)));
-                let mut health = lock(&observers.health);
-                match outcome {
-                    Ok(Ok(())) => health.delivered += 1,
-                    Ok(Err(message)) => record_failure(&mut health, message),
-                    Err(payload) => record_failure(&mut health, format!("observer panicked: {}", panic_message(&*payload))),
+fn deliver(receiver: Receiver<Delivery>, health: Arc<Mutex<ObserverHealth>>) {
+    let mut observers: Vec<(u64, Arc<dyn JobObserver>)> = Vec::new();
+    for delivery in receiver {
+        match delivery {
+            Delivery::Subscribe(id, observer) => observers.push((id, observer)),
+            Delivery::Cancel(id) => observers.retain(|(known, _)| *known != id),
+            Delivery::Events(events) => {
+                for event in &events {
+                    for (_, observer) in &observers {
+                        let outcome = catch_unwind(AssertUnwindSafe(|| observer.job_changed(event)));
+                        let mut health = lock(&health);
+                        match outcome {
+                            Ok(Ok(())) => health.delivered += 1,
+                            Ok(Err(message)) => record_failure(&mut health, message),
+                            Err(payload) => {
+                                record_failure(&mut health, format!("observer panicked: {}", panic_message(&*payload)))
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -53,7 +53,7 @@ _swift_env_die() { printf 'swift-env: ERROR: %s\n' "$*" >&2; exit 1; }
 _swift_env_path() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; }
 
 swift_env_ready() (
-  [[ "$SWIFT_ENV_MODE" == host ]] && exit 0
+  [[ "$SWIFT_ENV_MODE" == host ]] && { command -v swift >/dev/null; exit; }
   [[ "$(cat "$SWIFT_ENV_CHROOT/$SWIFT_ENV_MARKER" 2>/dev/null)" == "$SWIFT_ENV_RECIPE" ]]
 )
 
@@ -61,19 +61,15 @@ swift_env_ready() (
 # often locked down to it); understands one-line and deb822 source formats.
 _swift_env_mirror() {
   if [[ -n "${SWIFT_ENV_MIRROR:-}" ]]; then echo "$SWIFT_ENV_MIRROR"; return; fi
-  local f uris=()
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -r "$f" ]] || continue
-    uris+=($(sed -nE 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "$f"))
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -r "$f" ]] || continue
-    uris+=($(sed -nE 's/^URIs:[[:space:]]*(.*)/\1/Ip' "$f"))
-  done
-  for f in "${uris[@]}"; do
+  local uri
+  while read -r uri; do
     # Only a plain Debian archive will do: not -security, not Ubuntu, not file:.
-    if [[ "$f" =~ ^https?://.*/debian/?$ ]]; then echo "${f%/}"; return; fi
-  done
+    if [[ "$uri" =~ ^https?://.*/debian/?$ ]]; then echo "${uri%/}"; return; fi
+  done < <({
+    sed -nE 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+    sed -nE 's/^URIs:[[:space:]]*//Ip' /etc/apt/sources.list.d/*.sources
+  } 2>/dev/null | tr -s '[:blank:]' '\n')
   echo http://deb.debian.org/debian
 }
 
@@ -85,9 +81,12 @@ _swift_env_mirror() {
 # filesystem would make device nodes created by debootstrap unusable.
 _swift_env_ns_sysmounts() {
   local root=$1 n
-  mount -t proc proc "$root/proc" || return 1
+  # A fresh proc can be refused where the host's /proc has masked paths
+  # (container runtimes); the host's own is then good enough.
+  mount -t proc proc "$root/proc" 2>/dev/null || mount --rbind /proc "$root/proc" || return 1
   mount -t tmpfs -o mode=0755,nosuid tmpfs "$root/dev" || return 1
   for n in null zero full random urandom tty; do
+    [[ -e "/dev/$n" ]] || continue
     : >"$root/dev/$n" && mount --bind "/dev/$n" "$root/dev/$n" || return 1
   done
   mkdir -p "$root/dev/shm" "$root/dev/pts" || return 1
@@ -181,7 +180,7 @@ swift_env_ensure() (
   trap 'exit 143' TERM
   chmod 0755 "$tmp"  # it becomes the chroot's /
   mirror=$(_swift_env_mirror)
-  _swift_env_log "building Swift toolchain chroot ($SWIFT_ENV_SUITE, $mirror) at $SWIFT_ENV_CHROOT; one-off, ~2 min, ~3.3 GB; log: $buildlog"
+  _swift_env_log "building Swift toolchain chroot ($SWIFT_ENV_SUITE, $mirror) at $SWIFT_ENV_CHROOT; one-off, ~2 min, ~2.6 GB; log: $buildlog"
   start=$SECONDS
   if ! unshare -m --propagation private bash "$SWIFT_ENV_SELF" __ns-build "$tmp" "$mirror" >>"$buildlog" 2>&1 </dev/null; then
     tail -n 40 "$buildlog" >&2
@@ -220,6 +219,7 @@ _swift_env_ns_run() {
   env=(PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TMPDIR=/tmp LANG=C.UTF-8
     "LD_LIBRARY_PATH=${SWIFT_ENV_EXTRA_LD_LIBRARY_PATH:+$SWIFT_ENV_EXTRA_LD_LIBRARY_PATH:}$SWIFT_ENV_RUNTIME_LIB")
   for v in ${SWIFT_ENV_PASSTHRU:-}; do [[ -n "${!v+x}" ]] && env+=("$v=${!v}"); done
+  # shellcheck disable=SC2016  # expanded by the shell inside the chroot
   exec chroot "$root" /usr/bin/env -i "${env[@]}" /bin/sh -c \
     'cd "$1" && shift && exec swift "$@"' swift-env "$dir" "$@"
 }
@@ -231,23 +231,27 @@ swift_run() (
   shift
   if [[ "$SWIFT_ENV_MODE" == host ]]; then
     cd "$dir" || exit 1
-    LD_LIBRARY_PATH="${SWIFT_ENV_EXTRA_LD_LIBRARY_PATH:-}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec swift "$@"
+    if [[ -n "${SWIFT_ENV_EXTRA_LD_LIBRARY_PATH:-}" ]]; then
+      export LD_LIBRARY_PATH="$SWIFT_ENV_EXTRA_LD_LIBRARY_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+    exec swift "$@"
   fi
   _swift_env_path
   swift_env_ensure || exit 1
+  _swift_env_require_root
+  visible() { local b; for b in "${binds[@]}"; do [[ "$1/" == "$b/"* ]] && return 0; done; return 1; }
   binds=("$SWIFT_ENV_REPO")
-  if [[ "${CARGO_TARGET_DIR:-}" == /* && -d "$CARGO_TARGET_DIR" ]]; then
-    binds+=("$(cd "$CARGO_TARGET_DIR" && pwd -P)")
-  fi
   IFS=: read -r -a extra <<<"${SWIFT_ENV_EXTRA_MOUNTS:-}"
   for b in "${extra[@]}"; do
     [[ -n "$b" ]] || continue
-    [[ -d "$b" ]] || _swift_env_die "SWIFT_ENV_EXTRA_MOUNTS: no such directory: $b"
-    binds+=("$(cd "$b" && pwd -P)")
+    b=$(cd "$b" 2>/dev/null && pwd -P) || _swift_env_die "SWIFT_ENV_EXTRA_MOUNTS: no such directory: $b"
+    visible "$b" || binds+=("$b")
   done
-  inside=
-  for b in "${binds[@]}"; do [[ "$dir/" == "$b/"* ]] && inside=1; done
-  [[ -n "$inside" ]] ||
+  if [[ "${CARGO_TARGET_DIR:-}" == /* && -d "$CARGO_TARGET_DIR" ]]; then
+    b=$(cd "$CARGO_TARGET_DIR" && pwd -P)
+    visible "$b" || binds+=("$b")
+  fi
+  visible "$dir" ||
     _swift_env_die "swift_run: $dir is not visible in the chroot (only ${binds[*]}); add it to SWIFT_ENV_EXTRA_MOUNTS"
   # The namespace helper is a new process: hand it these explicitly, as the
   # caller may have set them without exporting.
@@ -310,7 +314,8 @@ _swift_env_selfcheck() (
   t0=$SECONDS
   swift_env_ensure || exit 1
   t1=$SECONDS
-  rm -rf "$sc" && mkdir -p "$lib" "$pkg/Sources/foo" "$pkg/Sources/FooKit" "$pkg/Tests/FooKitTests" ||
+  rm -rf "$sc" || _swift_env_die "cannot remove $sc"
+  mkdir -p "$lib" "$pkg/Sources/foo" "$pkg/Sources/FooKit" "$pkg/Tests/FooKitTests" ||
     _swift_env_die "cannot create $sc"
 
   cat >"$sc/foo.c" <<'EOF'

@@ -142,6 +142,21 @@ pub enum FailureReason {
     IdCheckFailed,
 }
 
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::RecipientUnavailable => "recipient_unavailable",
+            FailureReason::NoAccessToBuilding => "no_access_to_building",
+            FailureReason::UnsafeLocation => "unsafe_location",
+            FailureReason::Refused => "refused",
+            FailureReason::Damaged => "damaged",
+            FailureReason::WrongAddress => "wrong_address",
+            FailureReason::BusinessClosed => "business_closed",
+            FailureReason::IdCheckFailed => "id_check_failed",
+        }
+    }
+}
+
 /// A job as the driver sees it: the server's definition plus local progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {

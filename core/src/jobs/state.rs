@@ -205,3 +205,82 @@ mod tests {
         assert_eq!(JobState::parse("teleported"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_state() -> impl Strategy<Value = JobState> {
+        proptest::sample::select(JobState::ALL.to_vec())
+    }
+
+    fn any_failure() -> impl Strategy<Value = FailureReason> {
+        proptest::sample::select(vec![
+            FailureReason::RecipientUnavailable,
+            FailureReason::NoAccessToBuilding,
+            FailureReason::UnsafeLocation,
+            FailureReason::Refused,
+            FailureReason::Damaged,
+            FailureReason::WrongAddress,
+            FailureReason::BusinessClosed,
+            FailureReason::IdCheckFailed,
+        ])
+    }
+
+    pub(crate) fn any_transition() -> impl Strategy<Value = Transition> {
+        prop_oneof![
+            Just(Transition::Accept),
+            Just(Transition::Decline),
+            Just(Transition::ArriveAtPickup),
+            Just(Transition::ConfirmPickup),
+            Just(Transition::ArriveAtDropoff),
+            Just(Transition::Deliver),
+            any_failure().prop_map(|reason| Transition::Fail { reason }),
+            Just(Transition::Reattempt),
+            Just(Transition::StartReturn),
+            Just(Transition::CompleteReturn),
+            Just(Transition::Cancel),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_move_is_legal_exactly_when_its_table_says_so(from in any_state(), t in any_transition()) {
+            match next_step(from, None, t) {
+                Ok(step) => {
+                    prop_assert!(t.sources().contains(&from));
+                    prop_assert_eq!(step.state, t.target());
+                }
+                Err(err) => {
+                    prop_assert!(!t.sources().contains(&from));
+                    prop_assert_eq!(err, CoreError::InvalidTransition { from, to: t.target() });
+                }
+            }
+        }
+
+        #[test]
+        fn terminal_states_never_move(from in any_state(), t in any_transition()) {
+            if from.is_terminal() {
+                prop_assert!(next_step(from, None, t).is_err());
+            }
+        }
+
+        #[test]
+        fn any_walk_keeps_the_failure_reason_only_while_it_matters(walk in proptest::collection::vec(any_transition(), 0..40)) {
+            let mut state = JobState::Assigned;
+            let mut failure = None;
+            for t in walk {
+                if let Ok(step) = next_step(state, failure, t) {
+                    state = step.state;
+                    failure = step.failure;
+                }
+                let reason_expected = matches!(state, JobState::Failed | JobState::Returning | JobState::Returned);
+                prop_assert!(failure.is_none() || reason_expected, "{state} carries {failure:?}");
+                if state == JobState::Failed {
+                    prop_assert!(failure.is_some());
+                }
+            }
+        }
+    }
+}
