@@ -20,6 +20,13 @@ impl doorstep_core::JobObserver for ForeignObserver {
     }
 }
 
+/// One driver action in a batch.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct JobAction {
+    pub job_id: Uuid,
+    pub transition: Transition,
+}
+
 /// Keeps an observer registered until cancelled or closed.
 #[derive(uniffi::Object)]
 pub struct Subscription(doorstep_core::Subscription);
@@ -59,6 +66,13 @@ impl DriverSession {
     /// The blocking form of `apply`, for callers already off the main thread.
     pub fn apply_blocking(&self, job_id: Uuid, transition: Transition) -> Result<Job, DoorstepError> {
         guard(|| self.0.apply(job_id, transition))
+    }
+
+    /// Applies several actions atomically: all, or none and the first refusal.
+    pub async fn apply_all(&self, actions: Vec<JobAction>) -> Result<Vec<JobEvent>, DoorstepError> {
+        let session = self.0.clone();
+        let actions: Vec<_> = actions.into_iter().map(|a| (a.job_id, a.transition)).collect();
+        Ok(doorstep_core::runtime::run_blocking(move || session.apply_all(&actions)).await?)
     }
 
     /// The day's jobs in drop-off order.

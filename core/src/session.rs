@@ -134,6 +134,21 @@ impl DriverSession {
         Ok(outcome.job)
     }
 
+    /// Applies several driver actions atomically (one tap that accepts a
+    /// whole run, a store handing over every order at once): either all are
+    /// committed, or the first refusal is returned and nothing changes.
+    /// Returns the committed events in order.
+    #[tracing::instrument(skip_all, fields(actions = actions.len()))]
+    pub fn apply_all(&self, actions: &[(Uuid, Transition)]) -> Result<Vec<JobEvent>> {
+        let at = self.inner.clock.now();
+        let mut store = self.store();
+        let events = store.transition_all(actions, at).inspect_err(|e| tracing::info!(error = %e, "refused"))?;
+        self.notify(events.clone());
+        drop(store);
+        tracing::info!("applied");
+        Ok(events)
+    }
+
     pub async fn apply_async(&self, job_id: Uuid, transition: Transition) -> Result<Job> {
         let session = self.clone();
         crate::runtime::run_blocking(move || session.apply(job_id, transition)).await

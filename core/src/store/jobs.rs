@@ -57,6 +57,12 @@ impl Database {
         Ok(TransitionOutcome { job, event })
     }
 
+    /// Applies several transitions in one transaction: all of them, or (on
+    /// the first refusal) none.
+    pub fn transition_all(&mut self, actions: &[(Uuid, Transition)], at: DateTime<Utc>) -> Result<Vec<JobEvent>> {
+        self.write(|tx| actions.iter().map(|&(job_id, transition)| transition_in(tx, job_id, transition, at)).collect())
+    }
+
     pub fn job(&self, job_id: Uuid) -> Result<Job> {
         let row = self
             .conn

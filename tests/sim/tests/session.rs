@@ -269,3 +269,20 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         std::thread::park();
     }
 }
+
+#[test]
+fn a_batch_of_actions_is_all_or_nothing() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let ids: Vec<_> = session.jobs().unwrap().iter().map(|j| j.id).collect();
+    let events = session.apply_all(&ids.iter().map(|&id| (id, Transition::Accept)).collect::<Vec<_>>()).unwrap();
+    assert_eq!(events.len(), ids.len());
+    assert!(session.jobs().unwrap().iter().all(|j| j.state == JobState::Accepted));
+
+    // The last action is illegal: none of the batch may stick.
+    let mut actions: Vec<_> = ids.iter().map(|&id| (id, Transition::ArriveAtPickup)).collect();
+    actions.push((ids[0], Transition::Deliver));
+    let err = session.apply_all(&actions).unwrap_err();
+    assert_eq!(err, CoreError::InvalidTransition { from: JobState::AtPickup, to: JobState::Delivered });
+    assert!(session.jobs().unwrap().iter().all(|j| j.state == JobState::Accepted && j.version == 1));
+}
