@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Rust suite: every crate's unit, integration, property and crash tests.
+# Ends with one line: `rust: N passed, N failed`.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+log_dir="${CARGO_TARGET_DIR:-$PWD/target}/test-logs"
+mkdir -p "$log_dir"
+log="$log_dir/rust.log"
+
+cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# Doc examples must stay true; benchmarks must keep building (tests/bench.sh
+# runs them).
+for extra in "--doc" "--benches --no-run"; do
+    # shellcheck disable=SC2086 # the flags are meant to split
+    cargo test --workspace $extra --no-fail-fast 2>&1 | tee -a "$log"
+    (( status == 0 )) && status=${PIPESTATUS[0]}
+done
+
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
+if (( status != 0 && failed == 0 )); then
+    # Built nothing or crashed before reporting: that is a failure too.
+    failed=1
+fi
+echo "rust: $passed passed, $failed failed"
+(( status == 0 && passed > 0 ))
