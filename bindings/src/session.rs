@@ -1,6 +1,7 @@
 use crate::types::ImportSummary;
 use crate::{DoorstepError, guard};
-use doorstep_core::{Job, JobEvent, JobSummary, ObserverHealth, Transition};
+use crate::types::DeliveryJob;
+use doorstep_core::{JobEvent, JobSummary, ObserverHealth, Transition};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -59,12 +60,12 @@ impl DriverSession {
     }
 
     /// Applies a driver action durably and returns the job as it now is.
-    pub async fn apply(&self, job_id: Uuid, transition: Transition) -> Result<Job, DoorstepError> {
+    pub async fn apply(&self, job_id: Uuid, transition: Transition) -> Result<DeliveryJob, DoorstepError> {
         Ok(self.0.apply_async(job_id, transition).await?)
     }
 
     /// The blocking form of `apply`, for callers already off the main thread.
-    pub fn apply_blocking(&self, job_id: Uuid, transition: Transition) -> Result<Job, DoorstepError> {
+    pub fn apply_blocking(&self, job_id: Uuid, transition: Transition) -> Result<DeliveryJob, DoorstepError> {
         guard(|| self.0.apply(job_id, transition))
     }
 
@@ -80,7 +81,7 @@ impl DriverSession {
         guard(|| self.0.jobs())
     }
 
-    pub fn job(&self, job_id: Uuid) -> Result<Job, DoorstepError> {
+    pub fn job(&self, job_id: Uuid) -> Result<DeliveryJob, DoorstepError> {
         guard(|| self.0.job(job_id))
     }
 

@@ -195,8 +195,12 @@ pub enum Transition {
     Cancel,
 }
 
+/// Exposed as `DeliveryJob`: a plain `Job` collides with the coroutine `Job`
+/// the Kotlin bindings import, and with the Swift standard library's `Job`.
+pub type DeliveryJob = Job;
+
 #[uniffi::remote(Record)]
-pub struct Job {
+pub struct DeliveryJob {
     pub id: Uuid,
     pub reference: String,
     pub state: JobState,

@@ -78,11 +78,25 @@ _kenv_install_debs() {
     _kenv_log "installing Debian packages: ${missing[*]}"
     # The package lists on a fresh machine are empty or stale, so refresh once --
     # but only on this path, keeping warm runs offline and fast.
-    _kenv_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2 ||
-        { _kenv_die "apt-get update failed"; return 1; }
-    _kenv_as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2 ||
-        { _kenv_die "apt-get install ${missing[*]} failed"; return 1; }
+    if ! _kenv_apt update ||
+        ! _kenv_apt install -y --no-install-recommends "${missing[@]}"; then
+        _kenv_die "apt-get install ${missing[*]} failed"
+        return 1
+    fi
+}
+
+# apt-get, non-interactive, tolerant of someone else holding the apt/dpkg lock
+# (other sessions share the machine and run apt too).  Lock::Timeout makes
+# dpkg's frontend lock wait; the retry loop covers the lists lock of `update`,
+# which fails immediately instead of waiting.
+_kenv_apt() {
+    local try
+    for try in 1 2 3 4 5; do
+        _kenv_as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get -q -o DPkg::Lock::Timeout=300 "$@" </dev/null >&2 && return 0
+        ((try < 5)) && { _kenv_log "apt-get $1 failed (try $try), retrying"; sleep 10; }
+    done
+    return 1
 }
 
 _kenv_install_kotlinc() {
@@ -115,7 +129,9 @@ _kenv_install_kotlinc() {
         return 1
     fi
     # npm tarballs do not always keep the exec bit on shell launchers.
-    chmod +x "$stage/$pkg/bin/"* 2>/dev/null
+    chmod +x "$stage/$pkg/bin/"* 2>/dev/null || true
+    # mktemp -d made it private; the compiler is not a secret.
+    chmod 755 "$stage"
     rm -rf "$dir"
     if ! mv -T "$stage" "$dir" 2>/dev/null; then
         # Lost a race with a concurrent installer: use the winner's copy.
@@ -157,62 +173,126 @@ _kenv_export() {
     # listed separately rather than via the console-standalone jar: putting
     # the standalone jar on the *test* classpath would load JUnit twice.
     # kotlin-stdlib is explicit because kotlinc adds it only at compile time.
-    local cp=(
+    local jars=(
         "$KOTLIN_LIB/kotlin-stdlib.jar"
         "${tj[@]}"
         "$COROUTINES_JAR"
         "$JNA_JAR"
     )
     for j in junit-jupiter-api.jar junit-platform-commons.jar opentest4j.jar apiguardian-api.jar; do
-        [[ -f "$_KENV_JAVA_SHARE/$j" ]] && cp+=("$_KENV_JAVA_SHARE/$j")
+        [[ -f "$_KENV_JAVA_SHARE/$j" ]] && jars+=("$_KENV_JAVA_SHARE/$j")
     done
     export KOTLIN_TEST_CLASSPATH
-    KOTLIN_TEST_CLASSPATH=$(IFS=:; echo "${cp[*]}")
+    KOTLIN_TEST_CLASSPATH=$(IFS=:; echo "${jars[*]}")
 
-    # kotlinc's launcher reads JAVA_OPTS; we keep that for the caller and pass
-    # ours only to kotlinc (see compile_kotlin).  C1-only JIT and a roomy heap
-    # measurably cut wall time for the short, single-shot compiles tests do.
+    # JVM options for the compiler.  C1-only JIT (TieredStopAtLevel=1) halves
+    # kotlinc's CPU time on 2 cores: a single-shot compile never lives long
+    # enough to profit from C2, which otherwise competes for the same cores.
     export KOTLINC_JAVA_OPTS="${KOTLIN_JAVA_OPTS:--Xmx1g -Xss4m -XX:+UseParallelGC -XX:TieredStopAtLevel=1}"
+
+    # AppCDS archive of the compiler's classes: cuts ~2-3 s of JVM start-up per
+    # compile.  Keyed by JDK build and compiler location, because HotSpot
+    # silently ignores an archive that does not match -- it would just stop
+    # helping rather than break.
+    local javabin key
+    javabin=$(readlink -f "$(command -v java)")
+    key=$(stat -c '%s-%Y' "${javabin%/bin/java}/lib/server/libjvm.so" 2>/dev/null || true)
+    key=$(printf '%s|%s|%s' "$javabin" "$key" "$KOTLIN_HOME" | md5sum | cut -c1-12)
+    export KOTLINC_CDS_ARCHIVE="${KOTLIN_HOME%/node_modules/*}/kotlinc-cds-$key.jsa"
 }
 
 # compile_kotlin OUTDIR CLASSPATH SRC...
 # Compile Kotlin sources to class files in OUTDIR.  CLASSPATH is usually
 # "$KOTLIN_TEST_CLASSPATH" (plus any extra jars/dirs the sources need).
-# Compile all sources in ONE call: each kotlinc start-up costs several seconds.
+# Compile all sources in ONE call: each compiler start costs seconds.
+# Extra compiler flags: KOTLINC_FLAGS (default -nowarn: generated bindings
+# are noisy).  KOTLIN_CDS=0 disables the class-data-sharing archive.
 compile_kotlin() {
-    local out="$1" cp="$2"
+    local out="$1" cp="$2" rc cds=() dump=""
     shift 2
     (($#)) || { _kenv_die "compile_kotlin: no sources given"; return 1; }
     mkdir -p "$out" || return 1
-    JAVA_OPTS="$KOTLINC_JAVA_OPTS" "$KOTLINC" -nowarn -jvm-target 17 \
-        -cp "$cp" -d "$out" "$@"
+    if [[ "${KOTLIN_CDS:-1}" != 0 ]]; then
+        if [[ -s "$KOTLINC_CDS_ARCHIVE" ]]; then
+            cds=("-XX:SharedArchiveFile=$KOTLINC_CDS_ARCHIVE")
+        else
+            # First compile on this machine records the archive (costs a few
+            # extra seconds once).  Private name + rename: concurrent
+            # compiles must never read a half-written archive.
+            dump="$KOTLINC_CDS_ARCHIVE.$$.tmp"
+            cds=("-XX:ArchiveClassesAtExit=$dump")
+        fi
+    fi
+    # The compiler is started directly rather than through bin/kotlinc: the
+    # launcher's preloader uses its own class loader, which CDS cannot
+    # archive.  kotlin-compiler.jar's manifest pulls in stdlib/reflect itself.
+    # -Xlog:cds*=off: CDS warnings (old class files, archive mismatch) go to
+    # stdout and are harmless.
+    # shellcheck disable=SC2086 # option strings are meant to split
+    # `|| rc=$?` rather than `; rc=$?`: a caller running under `set -e` must
+    # still get the temp archive cleaned up and a proper return code.
+    rc=0
+    java $KOTLINC_JAVA_OPTS -Xlog:'cds*=off' "${cds[@]}" \
+        -cp "$KOTLIN_LIB/kotlin-compiler.jar" org.jetbrains.kotlin.cli.jvm.K2JVMCompiler \
+        ${KOTLINC_FLAGS--nowarn} -cp "$cp" -d "$out" "$@" || rc=$?
+    if [[ -n "$dump" ]]; then
+        if ((rc == 0)) && [[ -s "$dump" ]]; then
+            mv -f "$dump" "$KOTLINC_CDS_ARCHIVE"
+        else
+            rm -f "$dump"
+        fi
+    fi
+    return $rc
+}
+
+# The launcher's summary box has lines like "[         3 tests successful      ]".
+_kenv_count() { # LOG LABEL
+    sed -n "s/^\[ *\([0-9][0-9]*\) $2 *\]\$/\1/p" "$1" | tail -n1
 }
 
 # run_junit CLASSPATH CLASSDIR
 # Run every JUnit 5 test class found in CLASSDIR with the console launcher,
-# echo its output, then print exactly one line "kotlin: N passed, N failed".
+# stream its output, then print exactly one line "kotlin: N passed, N failed".
 # Returns non-zero if any test failed, none ran, or the launcher broke.
+# JVM options for the tests (e.g. -Djna.library.path=DIR holding the Rust
+# cdylib) go in JUNIT_JAVA_OPTS.
 run_junit() {
-    local cp="$1" classdir="$2" out rc passed failed
+    local cp="$1" classdir="$2" log rc passed failed cfailed
     [[ -d "$classdir" ]] || { _kenv_die "run_junit: no class dir $classdir"; return 1; }
+    log=$(mktemp "${TMPDIR:-/tmp}/junit-out.XXXXXX") || return 1
     # Debian's junit5 is 1.9.x: no `execute` subcommand (added in 1.10), so
-    # options go directly after -jar.  --scan-class-path=DIR limits discovery
-    # to our classes instead of every jar on the classpath.  -Djna.nosys is
-    # NOT set: Debian's JNA must load its libjnidispatch from the system.
-    out=$(java -jar "$JUNIT_CONSOLE_JAR" \
-        --disable-banner --disable-ansi-colors --details=tree \
-        --class-path "$cp:$classdir" --scan-class-path="$classdir" </dev/null 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    # The summary box has lines like "[         3 tests successful      ]".
-    passed=$(sed -n 's/^\[ *\([0-9][0-9]*\) tests successful *\]$/\1/p' <<<"$out" | tail -n1)
-    failed=$(sed -n 's/^\[ *\([0-9][0-9]*\) tests failed *\]$/\1/p' <<<"$out" | tail -n1)
+    # options go directly after -jar, and -cp would be ignored by `java -jar`:
+    # the test classpath must go in --class-path.  --scan-class-path=DIR limits
+    # discovery to our classes instead of every jar on the classpath; only
+    # the Jupiter engine runs (Debian's jar also wires in vintage and suite).
+    # The exit code travels through a file, not PIPESTATUS: with a caller's
+    # `set -e -o pipefail` a failing pipeline would abort the shell before
+    # the summary line is printed.
+    # shellcheck disable=SC2086 # option string is meant to split
+    {
+        rc=0
+        java ${JUNIT_JAVA_OPTS:-} -jar "$JUNIT_CONSOLE_JAR" \
+            --disable-banner --disable-ansi-colors --details=tree \
+            --include-engine=junit-jupiter \
+            --class-path "$cp:$classdir" --scan-class-path="$classdir" \
+            </dev/null 2>&1 || rc=$?
+        echo "$rc" >"$log.rc"
+    } | tee "$log"
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+    passed=$(_kenv_count "$log" 'tests successful')
+    failed=$(_kenv_count "$log" 'tests failed')
+    # A class whose init/@BeforeAll throws (e.g. native library not found)
+    # fails as a container and its tests are never started, so they would
+    # not show up as failed tests: count such containers as failures.
+    cfailed=$(_kenv_count "$log" 'containers failed')
+    rm -f "$log" "$log.rc"
     if [[ -z "$passed" || -z "$failed" ]]; then
-        # No summary at all: the launcher itself failed (bad args, class
-        # loading).  Count it as a failure rather than a silent zero.
+        # No summary at all: the launcher itself failed (bad arguments, JVM
+        # error).  Report a failure rather than a silent zero.
         echo "kotlin: 0 passed, 1 failed"
         return 1
     fi
+    failed=$((failed + ${cfailed:-0}))
     echo "kotlin: $passed passed, $failed failed"
     ((rc == 0 && failed == 0 && passed > 0))
 }
