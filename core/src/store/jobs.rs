@@ -68,8 +68,8 @@ impl Database {
             .conn
             .prepare_cached(
                 "SELECT j.reference, j.state, j.failure, j.version, j.updated_at_us, j.pickup_start_us, j.pickup_end_us, \
-                        j.dropoff, j.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours \
-                 FROM jobs j JOIN stores s ON s.id = j.store_id WHERE j.id = ?1",
+                        d.dropoff, d.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours \
+                 FROM jobs j JOIN stores s ON s.id = j.store_id JOIN job_details d ON d.job_id = j.id WHERE j.id = ?1",
             )
             .and_then(|mut stmt| stmt.query_row([job_id.to_string()], RawJob::from_row).optional())
             .map_err(|e| self.classify(e))?
@@ -190,8 +190,6 @@ fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<U
             .prepare_cached("SELECT state FROM jobs WHERE id = ?1")?
             .query_row([&id], |row| row.get(0))
             .optional()?;
-        let dropoff = to_json(&definition.dropoff);
-        let pod = to_json(&definition.pod);
         let columns = params![
             id,
             definition.reference,
@@ -202,15 +200,13 @@ fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<U
             definition.dropoff.window.start.timestamp_micros(),
             definition.dropoff.window.end.timestamp_micros(),
             definition.packages.len() as i64,
-            dropoff,
-            pod,
         ];
         let (kind, state) = match existing {
             None => {
                 tx.prepare_cached(
                     "INSERT INTO jobs (id, reference, store_id, pickup_start_us, pickup_end_us, dropoff_address, \
-                     dropoff_start_us, dropoff_end_us, package_count, dropoff, pod, state, failure, version, updated_at_us) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 0, ?13)",
+                     dropoff_start_us, dropoff_end_us, package_count, state, failure, version, updated_at_us) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, ?11)",
                 )?
                 .execute(rusqlite::params_from_iter(
                     columns.iter().copied().chain([&JobState::Assigned.as_str() as &dyn rusqlite::ToSql, &at.timestamp_micros()]),
@@ -223,13 +219,18 @@ fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<U
                 tx.prepare_cached(
                     "UPDATE jobs SET reference = ?2, store_id = ?3, pickup_start_us = ?4, pickup_end_us = ?5, \
                      dropoff_address = ?6, dropoff_start_us = ?7, dropoff_end_us = ?8, package_count = ?9, \
-                     dropoff = ?10, pod = ?11, updated_at_us = ?12 WHERE id = ?1",
+                     updated_at_us = ?10 WHERE id = ?1",
                 )?
                 .execute(rusqlite::params_from_iter(columns.iter().copied().chain([&at.timestamp_micros() as &dyn rusqlite::ToSql])))?;
                 tx.prepare_cached("DELETE FROM packages WHERE job_id = ?1")?.execute([&id])?;
                 (JobEventKind::Updated, state)
             }
         };
+        tx.prepare_cached(
+            "INSERT INTO job_details (job_id, dropoff, pod) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(job_id) DO UPDATE SET dropoff = ?2, pod = ?3",
+        )?
+        .execute(params![id, to_json(&definition.dropoff), to_json(&definition.pod)])?;
         for (position, package) in definition.packages.iter().enumerate() {
             insert_package(tx, definition.id, index, position, package)?;
         }

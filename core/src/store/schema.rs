@@ -31,11 +31,16 @@ const MIGRATIONS: &[&str] = &[
         dropoff_address  TEXT NOT NULL,
         dropoff_start_us INTEGER NOT NULL,
         dropoff_end_us   INTEGER NOT NULL,
-        package_count    INTEGER NOT NULL,
-        dropoff          TEXT NOT NULL,
-        pod              TEXT NOT NULL
+        package_count    INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX jobs_by_dropoff_window ON jobs(dropoff_start_us, reference);
+
+    -- Kept out of `jobs` so the rows the job list reads stay small.
+    CREATE TABLE job_details (
+        job_id  TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        dropoff TEXT NOT NULL,
+        pod     TEXT NOT NULL
+    ) STRICT;
 
     CREATE TABLE packages (
         id          TEXT PRIMARY KEY NOT NULL,
