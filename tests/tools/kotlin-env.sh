@@ -15,10 +15,19 @@
 # Every step checks first and only installs what is absent, so sourcing this on
 # a warm machine costs well under a second and touches no network.
 #
+# Typical use (compile everything in ONE compile_kotlin call -- each compiler
+# start costs seconds):
+#   compile_kotlin "$out" "$KOTLIN_TEST_CLASSPATH" bindings/*.kt tests/*.kt
+#   JUNIT_JAVA_OPTS="-Djna.library.path=$cdylib_dir" \
+#       run_junit "$KOTLIN_TEST_CLASSPATH" "$out"   # last line: kotlin: N passed, N failed
+#
 # Knobs (environment):
 #   DOORSTEP_CACHE      cache root, default $HOME/.cache/doorstep.  The compiler
 #                       lives outside the repo so fresh clones (CI) reuse it.
-#   KOTLIN_JAVA_OPTS    JVM options for kotlinc (see KOTLINC_JAVA_OPTS below).
+#   KOTLIN_JAVA_OPTS    JVM options for the compiler (default: see KOTLINC_JAVA_OPTS).
+#   KOTLINC_FLAGS       kotlinc flags for compile_kotlin (default -nowarn).
+#   KOTLIN_CDS=0        do not use/create the compiler's class-data archive.
+#   JUNIT_JAVA_OPTS     JVM options for the tests run by run_junit.
 
 # Sourced or executed?  Sourcing must never `exit` the caller's shell, and must
 # not change its shell options, so everything below lives in functions that
@@ -53,12 +62,10 @@ _kenv_deb_ok() { # PKG FILE
 _kenv_as_root() {
     if [[ $(id -u) -eq 0 ]]; then
         "$@"
-    elif command -v sudo >/dev/null 2>&1; then
+    else
         # -n: never prompt; CI has no stdin and a hung password prompt is worse
         # than a clear failure.
         sudo -n "$@"
-    else
-        _kenv_die "need root to run: $* (no sudo available)"
     fi
 }
 
@@ -75,6 +82,9 @@ _kenv_install_debs() {
 
     command -v apt-get >/dev/null 2>&1 ||
         { _kenv_die "missing ${missing[*]} and apt-get is not available"; return 1; }
+    # Fail now, not after five apt retries, when we cannot become root.
+    [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null ||
+        { _kenv_die "missing ${missing[*]}; need root or passwordless sudo to install"; return 1; }
     _kenv_log "installing Debian packages: ${missing[*]}"
     # The package lists on a fresh machine are empty or stale, so refresh once --
     # but only on this path, keeping warm runs offline and fast.
@@ -132,10 +142,13 @@ _kenv_install_kotlinc() {
     chmod +x "$stage/$pkg/bin/"* 2>/dev/null || true
     # mktemp -d made it private; the compiler is not a secret.
     chmod 755 "$stage"
-    rm -rf "$dir"
-    if ! mv -T "$stage" "$dir" 2>/dev/null; then
-        # Lost a race with a concurrent installer: use the winner's copy.
+    if [[ -x "$dir/$pkg/bin/kotlinc" && -f "$dir/$pkg/lib/kotlin-stdlib.jar" ]]; then
+        # A concurrent installer finished first and may already be compiling
+        # from its copy: keep it, drop ours.
         rm -rf "$stage"
+    else
+        rm -rf "$dir"
+        mv -T "$stage" "$dir" 2>/dev/null || rm -rf "$stage"
     fi
     [[ -x "$dir/$pkg/bin/kotlinc" && -f "$dir/$pkg/lib/kotlin-stdlib.jar" ]] ||
         { _kenv_die "kotlin-compiler installed but $dir/$pkg/bin/kotlinc is missing"; return 1; }
@@ -228,10 +241,10 @@ compile_kotlin() {
     # archive.  kotlin-compiler.jar's manifest pulls in stdlib/reflect itself.
     # -Xlog:cds*=off: CDS warnings (old class files, archive mismatch) go to
     # stdout and are harmless.
-    # shellcheck disable=SC2086 # option strings are meant to split
     # `|| rc=$?` rather than `; rc=$?`: a caller running under `set -e` must
     # still get the temp archive cleaned up and a proper return code.
     rc=0
+    # shellcheck disable=SC2086 # option strings are meant to split
     java $KOTLINC_JAVA_OPTS -Xlog:'cds*=off' "${cds[@]}" \
         -cp "$KOTLIN_LIB/kotlin-compiler.jar" org.jetbrains.kotlin.cli.jvm.K2JVMCompiler \
         ${KOTLINC_FLAGS--nowarn} -cp "$cp" -d "$out" "$@" || rc=$?
