@@ -9,11 +9,12 @@
 use crate::error::{CoreError, Result};
 use crate::jobs::*;
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 pub const FORMAT: &str = "doorstep.dispatch/1";
+pub const DELTA_FORMAT: &str = "doorstep.delta/1";
 
 const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 const MAX_JOBS: usize = 5_000;
@@ -23,7 +24,7 @@ const MAX_PHOTOS: u32 = 10;
 const MAX_PIN_ATTEMPTS: u32 = 10;
 
 /// A job as dispatch defines it: everything but the device's own progress.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobDefinition {
     pub id: Uuid,
     pub reference: String,
@@ -38,14 +39,65 @@ pub struct DispatchDocument {
     pub jobs: Vec<JobDefinition>,
 }
 
+/// Dispatch's current view of one of the driver's jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerJob {
+    pub definition: JobDefinition,
+    pub revision: u64,
+    pub status: ServerStatus,
+    pub state: JobState,
+}
+
+/// One page of job changes from `GET /v1/jobs/delta`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsDelta {
+    pub cursor: String,
+    pub has_more: bool,
+    pub server_time: DateTime<Utc>,
+    pub jobs: Vec<ServerJob>,
+}
+
 /// Parses and validates a document. Unknown fields are ignored (the server
 /// may be newer); unknown enum values, wrong types and absurd values are not.
 pub fn parse_document(json: &[u8]) -> Result<DispatchDocument> {
+    let doc: wire::Document = deserialize(json)?;
+    check_format(&doc.format, FORMAT)?;
+    let jobs = validate_jobs(doc.stores, doc.jobs)?;
+    Ok(DispatchDocument { jobs })
+}
+
+/// Parses and validates a page of the jobs delta; like documents, a bad page
+/// is rejected whole.
+pub fn parse_delta(json: &[u8]) -> Result<JobsDelta> {
+    let delta: wire::Delta = deserialize(json)?;
+    check_format(&delta.format, DELTA_FORMAT)?;
+    if delta.cursor.is_empty() || delta.cursor.len() > 19 || !delta.cursor.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CoreError::invalid("cursor", "must be 1 to 19 digits"));
+    }
+    let mut meta = Vec::with_capacity(delta.jobs.len());
+    let mut jobs = Vec::with_capacity(delta.jobs.len());
+    for (index, job) in delta.jobs.into_iter().enumerate() {
+        if job.revision == 0 {
+            return Err(CoreError::invalid(format!("jobs[{index}].revision"), "must be at least 1"));
+        }
+        meta.push((job.revision, job.status, job.state));
+        jobs.push(job.job);
+    }
+    let definitions = validate_jobs(delta.stores, jobs)?;
+    let jobs = definitions
+        .into_iter()
+        .zip(meta)
+        .map(|(definition, (revision, status, state))| ServerJob { definition, revision, status, state })
+        .collect();
+    Ok(JobsDelta { cursor: delta.cursor, has_more: delta.has_more, server_time: delta.server_time, jobs })
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
     if json.len() > MAX_DOCUMENT_BYTES {
         return Err(CoreError::invalid("document", format!("is {} bytes; the limit is {MAX_DOCUMENT_BYTES}", json.len())));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let wire: wire::Document = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." { "document".to_owned() } else { path };
         CoreError::invalid(field, err.into_inner().to_string())
@@ -53,18 +105,23 @@ pub fn parse_document(json: &[u8]) -> Result<DispatchDocument> {
     deserializer
         .end()
         .map_err(|err| CoreError::invalid("document", format!("trailing data after the document: {err}")))?;
-    validate(wire)
+    Ok(value)
 }
 
-fn validate(doc: wire::Document) -> Result<DispatchDocument> {
-    if doc.format != FORMAT {
-        return Err(CoreError::invalid("format", format!("expected {FORMAT:?}, got {:?}", doc.format)));
+fn check_format(found: &str, expected: &str) -> Result<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(CoreError::invalid("format", format!("expected {expected:?}, got {found:?}")))
     }
-    if doc.jobs.len() > MAX_JOBS {
-        return Err(CoreError::invalid("jobs", format!("{} jobs; the limit is {MAX_JOBS}", doc.jobs.len())));
+}
+
+fn validate_jobs(wire_stores: Vec<wire::Store>, wire_jobs: Vec<wire::Job>) -> Result<Vec<JobDefinition>> {
+    if wire_jobs.len() > MAX_JOBS {
+        return Err(CoreError::invalid("jobs", format!("{} jobs; the limit is {MAX_JOBS}", wire_jobs.len())));
     }
     let mut stores = HashMap::new();
-    for (index, store) in doc.stores.into_iter().enumerate() {
+    for (index, store) in wire_stores.into_iter().enumerate() {
         let field = format!("stores[{index}]");
         let store = validate_store(&field, store)?;
         if stores.insert(store.id, store).is_some() {
@@ -74,8 +131,8 @@ fn validate(doc: wire::Document) -> Result<DispatchDocument> {
     let mut job_ids = HashSet::new();
     let mut package_ids = HashSet::new();
     let mut barcodes = HashSet::new();
-    let mut jobs = Vec::with_capacity(doc.jobs.len());
-    for (index, job) in doc.jobs.into_iter().enumerate() {
+    let mut jobs = Vec::with_capacity(wire_jobs.len());
+    for (index, job) in wire_jobs.into_iter().enumerate() {
         let field = format!("jobs[{index}]");
         let job = validate_job(&field, job, &stores)?;
         if !job_ids.insert(job.id) {
@@ -91,7 +148,7 @@ fn validate(doc: wire::Document) -> Result<DispatchDocument> {
         }
         jobs.push(job);
     }
-    Ok(DispatchDocument { jobs })
+    Ok(jobs)
 }
 
 fn validate_store(field: &str, store: wire::Store) -> Result<Store> {
@@ -306,6 +363,26 @@ mod wire {
         #[serde(default)]
         pub stores: Vec<Store>,
         pub jobs: Vec<Job>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delta {
+        pub format: String,
+        pub cursor: String,
+        pub has_more: bool,
+        pub server_time: DateTime<Utc>,
+        #[serde(default)]
+        pub stores: Vec<Store>,
+        pub jobs: Vec<DeltaJob>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DeltaJob {
+        #[serde(flatten)]
+        pub job: Job,
+        pub revision: u64,
+        pub status: ServerStatus,
+        pub state: JobState,
     }
 
     #[derive(Deserialize)]

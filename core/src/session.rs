@@ -108,7 +108,7 @@ impl DriverSession {
         let at = self.inner.clock.now();
         let mut store = self.store();
         let outcome = store.import(&document.jobs, at)?;
-        self.notify(outcome.jobs.iter().map(|job| job.event.clone()).collect());
+        self.notify(outcome.jobs.iter().filter_map(|job| job.event.clone()).collect());
         drop(store);
         tracing::info!(created = outcome.created(), updated = outcome.updated(), "document imported");
         Ok(outcome)

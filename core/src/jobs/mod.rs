@@ -4,7 +4,9 @@
 //! no storage, no clock, no network; those live in `store` and `session`.
 
 mod model;
+mod ownership;
 mod state;
 
 pub use model::*;
+pub use ownership::*;
 pub use state::*;

@@ -157,6 +157,35 @@ impl FailureReason {
     }
 }
 
+/// Why dispatch and the driver disagree about a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// Dispatch cancelled the job after the driver acted on it.
+    Cancelled,
+    /// Dispatch gave the job to another driver after this one acted on it.
+    Reassigned,
+}
+
+/// What the driver should do about a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// The driver holds the packages: take them back to the store.
+    ReturnToStore,
+    /// Nothing is left to do on the road; dispatch sorts it out.
+    ContactDispatch,
+}
+
+/// A disagreement between dispatch and the driver, kept visible on the job
+/// until the driver has done the next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobConflict {
+    pub kind: ConflictKind,
+    pub next_step: NextStep,
+    pub detected_at: DateTime<Utc>,
+}
+
 /// A job as the driver sees it: the server's definition plus local progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -169,6 +198,7 @@ pub struct Job {
     pub dropoff: DropoffStop,
     pub packages: Vec<Package>,
     pub pod: PodRequirements,
+    pub conflict: Option<JobConflict>,
     /// How many transitions the job has been through; grows by one each time.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -186,6 +216,7 @@ pub struct JobSummary {
     pub pickup_window: TimeWindow,
     pub dropoff_window: TimeWindow,
     pub package_count: u32,
+    pub conflict: Option<JobConflict>,
     pub version: u64,
 }
 
@@ -197,6 +228,8 @@ pub enum JobEventKind {
     Updated,
     /// The job moved from one state to another.
     Transitioned,
+    /// Dispatch's view was applied: its state adopted, or a conflict raised.
+    Reconciled,
 }
 
 impl JobEventKind {
@@ -205,11 +238,12 @@ impl JobEventKind {
             JobEventKind::Imported => "imported",
             JobEventKind::Updated => "updated",
             JobEventKind::Transitioned => "transitioned",
+            JobEventKind::Reconciled => "reconciled",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [JobEventKind::Imported, JobEventKind::Updated, JobEventKind::Transitioned]
+        [JobEventKind::Imported, JobEventKind::Updated, JobEventKind::Transitioned, JobEventKind::Reconciled]
             .into_iter()
             .find(|kind| kind.as_str() == text)
     }

@@ -3,7 +3,8 @@ use crate::error::CoreError;
 use std::fmt;
 
 /// Where a job is in the driver's day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     Assigned,
     Accepted,
@@ -145,6 +146,32 @@ impl Transition {
             Transition::CompleteReturn => "complete_return",
             Transition::Cancel => "cancel",
         }
+    }
+}
+
+impl Transition {
+    /// The transition a stored or received action name stands for; `fail`
+    /// needs its reason.
+    pub fn from_name(name: &str, failure: Option<FailureReason>) -> Option<Transition> {
+        Some(match name {
+            "accept" => Transition::Accept,
+            "decline" => Transition::Decline,
+            "arrive_at_pickup" => Transition::ArriveAtPickup,
+            "confirm_pickup" => Transition::ConfirmPickup,
+            "arrive_at_dropoff" => Transition::ArriveAtDropoff,
+            "deliver" => Transition::Deliver,
+            "fail" => Transition::Fail { reason: failure? },
+            "reattempt" => Transition::Reattempt,
+            "start_return" => Transition::StartReturn,
+            "complete_return" => Transition::CompleteReturn,
+            "cancel" => Transition::Cancel,
+            _ => return None,
+        })
+    }
+
+    /// Whether a driver may make this move; cancelling belongs to dispatch.
+    pub fn is_driver_action(self) -> bool {
+        self != Transition::Cancel
     }
 }
 

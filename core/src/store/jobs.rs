@@ -13,9 +13,9 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedJob {
     pub job_id: Uuid,
-    pub kind: JobEventKind,
     pub state: JobState,
-    pub event: JobEvent,
+    /// `Imported` or `Updated`; none when the definition was already known.
+    pub event: Option<JobEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -25,11 +25,19 @@ pub struct ImportOutcome {
 
 impl ImportOutcome {
     pub fn created(&self) -> usize {
-        self.jobs.iter().filter(|j| j.kind == JobEventKind::Imported).count()
+        self.count(Some(JobEventKind::Imported))
     }
 
     pub fn updated(&self) -> usize {
-        self.jobs.iter().filter(|j| j.kind == JobEventKind::Updated).count()
+        self.count(Some(JobEventKind::Updated))
+    }
+
+    pub fn unchanged(&self) -> usize {
+        self.count(None)
+    }
+
+    fn count(&self, kind: Option<JobEventKind>) -> usize {
+        self.jobs.iter().filter(|j| j.event.as_ref().map(|e| e.kind) == kind).count()
     }
 }
 
@@ -40,7 +48,7 @@ pub struct TransitionOutcome {
 }
 
 const SUMMARY_COLUMNS: &str = "j.id, j.reference, j.state, s.name, j.dropoff_address, j.pickup_start_us, j.pickup_end_us, \
-     j.dropoff_start_us, j.dropoff_end_us, j.package_count, j.version";
+     j.dropoff_start_us, j.dropoff_end_us, j.package_count, j.version, j.conflict";
 
 impl Database {
     /// Writes a whole dispatch document in one transaction: new jobs start
@@ -52,7 +60,7 @@ impl Database {
     /// Applies one transition durably: the new state and its event row are
     /// committed together or not at all.
     pub fn transition(&mut self, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<TransitionOutcome> {
-        let event = self.write(|tx| transition_in(tx, job_id, transition, at))?;
+        let event = self.write(|tx| driver_transition_in(tx, job_id, transition, at))?;
         let job = self.job(job_id)?;
         Ok(TransitionOutcome { job, event })
     }
@@ -60,7 +68,7 @@ impl Database {
     /// Applies several transitions in one transaction: all of them, or (on
     /// the first refusal) none.
     pub fn transition_all(&mut self, actions: &[(Uuid, Transition)], at: DateTime<Utc>) -> Result<Vec<JobEvent>> {
-        self.write(|tx| actions.iter().map(|&(job_id, transition)| transition_in(tx, job_id, transition, at)).collect())
+        self.write(|tx| actions.iter().map(|&(job_id, transition)| driver_transition_in(tx, job_id, transition, at)).collect())
     }
 
     pub fn job(&self, job_id: Uuid) -> Result<Job> {
@@ -68,7 +76,8 @@ impl Database {
             .conn
             .prepare_cached(
                 "SELECT j.reference, j.state, j.failure, j.version, j.updated_at_us, j.pickup_start_us, j.pickup_end_us, \
-                        d.dropoff, d.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours \
+                        d.dropoff, d.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours, \
+                        j.conflict \
                  FROM jobs j JOIN stores s ON s.id = j.store_id JOIN job_details d ON d.job_id = j.id WHERE j.id = ?1",
             )
             .and_then(|mut stmt| stmt.query_row([job_id.to_string()], RawJob::from_row).optional())
@@ -141,23 +150,23 @@ impl Database {
         .collect()
     }
 
-    fn uuid(&self, text: &str) -> Result<Uuid> {
+    pub(super) fn uuid(&self, text: &str) -> Result<Uuid> {
         Uuid::parse_str(text).map_err(|e| self.corrupt(format!("stored id {text:?}: {e}")))
     }
 
-    fn state(&self, text: &str) -> Result<JobState> {
+    pub(super) fn state(&self, text: &str) -> Result<JobState> {
         JobState::parse(text).ok_or_else(|| self.corrupt(format!("unknown stored job state {text:?}")))
     }
 
-    fn failure(&self, text: Option<String>) -> Result<Option<FailureReason>> {
+    pub(super) fn failure(&self, text: Option<String>) -> Result<Option<FailureReason>> {
         text.map(|t| self.from_json("failure reason", &t)).transpose()
     }
 
-    fn from_json<T: DeserializeOwned>(&self, what: &str, text: &str) -> Result<T> {
+    pub(super) fn from_json<T: DeserializeOwned>(&self, what: &str, text: &str) -> Result<T> {
         serde_json::from_str(text).map_err(|e| self.corrupt(format!("stored {what}: {e}")))
     }
 
-    fn instant(&self, micros: i64) -> Result<DateTime<Utc>> {
+    pub(super) fn instant(&self, micros: i64) -> Result<DateTime<Utc>> {
         DateTime::from_timestamp_micros(micros).ok_or_else(|| self.corrupt(format!("stored time {micros} is out of range")))
     }
 }
@@ -184,14 +193,92 @@ impl From<CoreError> for TxError {
 fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<Utc>) -> Result<ImportOutcome, TxError> {
     let mut outcome = ImportOutcome::default();
     for (index, definition) in definitions.iter().enumerate() {
-        upsert_store(tx, &definition.pickup.store)?;
-        let id = definition.id.to_string();
-        let existing: Option<String> = tx
-            .prepare_cached("SELECT state FROM jobs WHERE id = ?1")?
-            .query_row([&id], |row| row.get(0))
-            .optional()?;
-        let columns = params![
-            id,
+        let (event, state) = upsert_definition_in(tx, index, definition, JobState::Assigned, at)?;
+        outcome.jobs.push(ImportedJob { job_id: definition.id, state, event });
+    }
+    Ok(outcome)
+}
+
+/// Writes dispatch's definition of a job: a new job starts in
+/// `initial_state`; a known one keeps its state. Returns the event written
+/// (none when nothing in the definition changed) and the job's state.
+pub(super) fn upsert_definition_in(
+    tx: &Transaction<'_>,
+    index: usize,
+    definition: &JobDefinition,
+    initial_state: JobState,
+    at: DateTime<Utc>,
+) -> Result<(Option<JobEvent>, JobState), TxError> {
+    upsert_store(tx, &definition.pickup.store)?;
+    let id = definition.id.to_string();
+    let existing: Option<String> =
+        tx.prepare_cached("SELECT state FROM jobs WHERE id = ?1")?.query_row([&id], |row| row.get(0)).optional()?;
+    let columns = params![
+        id,
+        definition.reference,
+        definition.pickup.store.id.to_string(),
+        definition.pickup.window.start.timestamp_micros(),
+        definition.pickup.window.end.timestamp_micros(),
+        definition.dropoff.address,
+        definition.dropoff.window.start.timestamp_micros(),
+        definition.dropoff.window.end.timestamp_micros(),
+        definition.packages.len() as i64,
+    ];
+    let (kind, state) = match existing {
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO jobs (id, reference, store_id, pickup_start_us, pickup_end_us, dropoff_address, \
+                 dropoff_start_us, dropoff_end_us, package_count, state, failure, version, updated_at_us) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, ?11)",
+            )?
+            .execute(rusqlite::params_from_iter(
+                columns.iter().copied().chain([&initial_state.as_str() as &dyn rusqlite::ToSql, &at.timestamp_micros()]),
+            ))?;
+            (JobEventKind::Imported, initial_state)
+        }
+        Some(state_text) => {
+            let state = JobState::parse(&state_text)
+                .ok_or_else(|| TxError::Core(CoreError::Storage { reason: format!("unknown stored state {state_text:?}") }))?;
+            let unchanged: bool = tx
+                .prepare_cached("SELECT dropoff = ?2 AND pod = ?3 FROM job_details WHERE job_id = ?1")?
+                .query_row(params![id, to_json(&definition.dropoff), to_json(&definition.pod)], |row| row.get(0))
+                .optional()?
+                .unwrap_or(false);
+            if unchanged && same_summary(tx, definition)? && same_packages(tx, definition)? {
+                return Ok((None, state));
+            }
+            tx.prepare_cached(
+                "UPDATE jobs SET reference = ?2, store_id = ?3, pickup_start_us = ?4, pickup_end_us = ?5, \
+                 dropoff_address = ?6, dropoff_start_us = ?7, dropoff_end_us = ?8, package_count = ?9, \
+                 updated_at_us = ?10 WHERE id = ?1",
+            )?
+            .execute(rusqlite::params_from_iter(columns.iter().copied().chain([&at.timestamp_micros() as &dyn rusqlite::ToSql])))?;
+            tx.prepare_cached("DELETE FROM packages WHERE job_id = ?1")?.execute([&id])?;
+            (JobEventKind::Updated, state)
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO job_details (job_id, dropoff, pod) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(job_id) DO UPDATE SET dropoff = ?2, pod = ?3",
+    )?
+    .execute(params![id, to_json(&definition.dropoff), to_json(&definition.pod)])?;
+    for (position, package) in definition.packages.iter().enumerate() {
+        insert_package(tx, definition.id, index, position, package)?;
+    }
+    let from = (kind == JobEventKind::Updated).then_some(state);
+    let event = append_event(tx, definition.id, at, kind, from, state, None)?;
+    Ok((Some(event), state))
+}
+
+/// Whether the job's list row already says what `definition` says.
+fn same_summary(tx: &Transaction<'_>, definition: &JobDefinition) -> Result<bool, TxError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE id = ?1 AND reference = ?2 AND store_id = ?3 AND pickup_start_us = ?4 \
+             AND pickup_end_us = ?5 AND dropoff_address = ?6 AND dropoff_start_us = ?7 AND dropoff_end_us = ?8",
+        )?
+        .exists(params![
+            definition.id.to_string(),
             definition.reference,
             definition.pickup.store.id.to_string(),
             definition.pickup.window.start.timestamp_micros(),
@@ -199,46 +286,20 @@ fn import_in(tx: &Transaction<'_>, definitions: &[JobDefinition], at: DateTime<U
             definition.dropoff.address,
             definition.dropoff.window.start.timestamp_micros(),
             definition.dropoff.window.end.timestamp_micros(),
-            definition.packages.len() as i64,
-        ];
-        let (kind, state) = match existing {
-            None => {
-                tx.prepare_cached(
-                    "INSERT INTO jobs (id, reference, store_id, pickup_start_us, pickup_end_us, dropoff_address, \
-                     dropoff_start_us, dropoff_end_us, package_count, state, failure, version, updated_at_us) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, ?11)",
-                )?
-                .execute(rusqlite::params_from_iter(
-                    columns.iter().copied().chain([&JobState::Assigned.as_str() as &dyn rusqlite::ToSql, &at.timestamp_micros()]),
-                ))?;
-                (JobEventKind::Imported, JobState::Assigned)
-            }
-            Some(state_text) => {
-                let state = JobState::parse(&state_text)
-                    .ok_or_else(|| TxError::Core(CoreError::Storage { reason: format!("unknown stored state {state_text:?}") }))?;
-                tx.prepare_cached(
-                    "UPDATE jobs SET reference = ?2, store_id = ?3, pickup_start_us = ?4, pickup_end_us = ?5, \
-                     dropoff_address = ?6, dropoff_start_us = ?7, dropoff_end_us = ?8, package_count = ?9, \
-                     updated_at_us = ?10 WHERE id = ?1",
-                )?
-                .execute(rusqlite::params_from_iter(columns.iter().copied().chain([&at.timestamp_micros() as &dyn rusqlite::ToSql])))?;
-                tx.prepare_cached("DELETE FROM packages WHERE job_id = ?1")?.execute([&id])?;
-                (JobEventKind::Updated, state)
-            }
-        };
-        tx.prepare_cached(
-            "INSERT INTO job_details (job_id, dropoff, pod) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(job_id) DO UPDATE SET dropoff = ?2, pod = ?3",
-        )?
-        .execute(params![id, to_json(&definition.dropoff), to_json(&definition.pod)])?;
-        for (position, package) in definition.packages.iter().enumerate() {
-            insert_package(tx, definition.id, index, position, package)?;
-        }
-        let from = (kind == JobEventKind::Updated).then_some(state);
-        let event = append_event(tx, definition.id, at, kind, from, state, None)?;
-        outcome.jobs.push(ImportedJob { job_id: definition.id, kind, state, event });
-    }
-    Ok(outcome)
+        ])?)
+}
+
+fn same_packages(tx: &Transaction<'_>, definition: &JobDefinition) -> Result<bool, TxError> {
+    let stored: Vec<(String, String, String, String)> = tx
+        .prepare_cached("SELECT id, barcode, description, flags FROM packages WHERE job_id = ?1 ORDER BY position")?
+        .query_map([definition.id.to_string()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let wanted: Vec<(String, String, String, String)> = definition
+        .packages
+        .iter()
+        .map(|p| (p.id.to_string(), p.barcode.clone(), p.description.clone(), to_json(&p.flags)))
+        .collect();
+    Ok(stored == wanted)
 }
 
 fn upsert_store(tx: &Transaction<'_>, store: &crate::jobs::Store) -> Result<(), TxError> {
@@ -285,6 +346,16 @@ fn insert_package(tx: &Transaction<'_>, job_id: Uuid, job_index: usize, position
     Ok(())
 }
 
+/// A driver's action: the state change, its event and its outbox mutation.
+fn driver_transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
+    if !transition.is_driver_action() {
+        return Err(TxError::Core(CoreError::invalid("transition", format!("{} comes from dispatch, not the driver", transition.name()))));
+    }
+    let event = transition_in(tx, job_id, transition, at)?;
+    super::outbox::enqueue_in(tx, job_id, transition, at)?;
+    Ok(event)
+}
+
 fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
     let id = job_id.to_string();
     let current: Option<(String, Option<String>, i64)> = tx
@@ -308,7 +379,23 @@ fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at:
     append_event(tx, job_id, at, JobEventKind::Transitioned, Some(from), step.state, step.failure)
 }
 
-fn append_event(
+/// Sets a job's state to dispatch's, outside the state machine (the device
+/// has nothing pending that says otherwise).
+pub(super) fn set_state_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    from: JobState,
+    to: JobState,
+    kind: JobEventKind,
+    at: DateTime<Utc>,
+) -> Result<JobEvent, TxError> {
+    let bump = i64::from(kind == JobEventKind::Transitioned);
+    tx.prepare_cached("UPDATE jobs SET state = ?2, failure = NULL, version = version + ?3, updated_at_us = ?4 WHERE id = ?1")?
+        .execute(params![job_id.to_string(), to.as_str(), bump, at.timestamp_micros()])?;
+    append_event(tx, job_id, at, kind, Some(from), to, None)
+}
+
+pub(super) fn append_event(
     tx: &Transaction<'_>,
     job_id: Uuid,
     at: DateTime<Utc>,
@@ -356,6 +443,7 @@ struct RawJob {
     longitude: f64,
     time_zone: String,
     opening_hours: String,
+    conflict: Option<String>,
 }
 
 impl RawJob {
@@ -377,6 +465,7 @@ impl RawJob {
             longitude: row.get(13)?,
             time_zone: row.get(14)?,
             opening_hours: row.get(15)?,
+            conflict: row.get(16)?,
         })
     }
 
@@ -400,6 +489,7 @@ impl RawJob {
             dropoff: store.from_json("drop-off", &self.dropoff)?,
             packages,
             pod: store.from_json("proof-of-delivery requirements", &self.pod)?,
+            conflict: self.conflict.map(|c| store.from_json("conflict", &c)).transpose()?,
             version: self.version as u64,
             updated_at: store.instant(self.updated_at_us)?,
         })
@@ -415,6 +505,7 @@ struct RawSummary {
     times_us: [i64; 4],
     package_count: i64,
     version: i64,
+    conflict: Option<String>,
 }
 
 impl RawSummary {
@@ -428,6 +519,7 @@ impl RawSummary {
             times_us: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
             package_count: row.get(9)?,
             version: row.get(10)?,
+            conflict: row.get(11)?,
         })
     }
 
@@ -442,6 +534,7 @@ impl RawSummary {
             pickup_window: TimeWindow { start: store.instant(pickup_start)?, end: store.instant(pickup_end)? },
             dropoff_window: TimeWindow { start: store.instant(dropoff_start)?, end: store.instant(dropoff_end)? },
             package_count: self.package_count as u32,
+            conflict: self.conflict.map(|c| store.from_json("conflict", &c)).transpose()?,
             version: self.version as u64,
         })
     }

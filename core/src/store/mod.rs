@@ -8,9 +8,11 @@
 //! the same row.
 
 mod jobs;
+mod outbox;
 mod schema;
 
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
+pub use outbox::{Mutation, MutationOutcome, MutationStatus, SyncState};
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};
@@ -36,6 +38,7 @@ impl Database {
         let mut db = Database { conn, path: path.to_owned() };
         db.configure().map_err(|e| db.classify(e))?;
         schema::migrate(&mut db.conn, path)?;
+        db.ensure_device()?;
         Ok(db)
     }
 

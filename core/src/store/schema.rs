@@ -68,6 +68,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER job_events_are_never_deleted BEFORE DELETE ON job_events
     BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
     "#,
+    // 2: the outbox of driver actions, the device's sync state, server job
+    // snapshots held back until the device's own actions are acknowledged,
+    // and conflicts.
+    r#"
+    CREATE TABLE device (
+        singleton        INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        client_id        TEXT NOT NULL,
+        next_mutation_id INTEGER NOT NULL,
+        delta_cursor     TEXT,
+        server_offset_ms INTEGER NOT NULL DEFAULT 0,
+        last_sync_at_us  INTEGER
+    ) STRICT;
+
+    CREATE TABLE outbox (
+        mutation_id     INTEGER PRIMARY KEY NOT NULL,
+        job_id          TEXT NOT NULL REFERENCES jobs(id),
+        action          TEXT NOT NULL,
+        failure         TEXT,
+        occurred_at_us  INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'wedged')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    ) STRICT;
+    CREATE INDEX outbox_by_job ON outbox(job_id, mutation_id);
+
+    CREATE TABLE deferred_server_jobs (
+        job_id      TEXT PRIMARY KEY NOT NULL,
+        server_job  TEXT NOT NULL
+    ) STRICT;
+
+    ALTER TABLE jobs ADD COLUMN conflict TEXT;
+    ALTER TABLE jobs ADD COLUMN server_revision INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

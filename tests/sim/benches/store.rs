@@ -90,8 +90,10 @@ fn full_store(dir: &Path) -> PathBuf {
         for &step in &HAPPY_PATH {
             session.apply_all(&ids.iter().map(|&id| (id, step)).collect::<Vec<_>>()).unwrap();
         }
-        for _ in 0..4 {
-            session.import_document(document.as_bytes()).unwrap();
+        for revision in 1..=4 {
+            // Dispatch re-sends the day with every address amended.
+            let amended = document.replace(" Test Street", &format!(" Test Street (rev {revision})"));
+            assert_eq!(session.import_document(amended.as_bytes()).unwrap().updated(), 2_000);
         }
     }
     assert_eq!(session.jobs().unwrap().len(), 10_000);

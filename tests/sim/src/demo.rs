@@ -125,6 +125,7 @@ fn timeline_line(event: &JobEvent, reference: &str) -> String {
     let what = match event.kind {
         JobEventKind::Imported => "imported".to_owned(),
         JobEventKind::Updated => "updated".to_owned(),
+        JobEventKind::Reconciled => "reconciled".to_owned(),
         JobEventKind::Transitioned => transition_word(event.from_state, event.to_state).to_owned(),
     };
     let state = match (event.from_state, event.failure) {

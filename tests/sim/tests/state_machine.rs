@@ -54,7 +54,11 @@ proptest! {
                 }
                 Step::Act { job, transition } => {
                     let (state, failure, version) = model[job];
-                    let expected = next_step(state, failure, transition);
+                    let expected = if transition.is_driver_action() {
+                        next_step(state, failure, transition)
+                    } else {
+                        Err(CoreError::invalid("transition", "cancel comes from dispatch, not the driver"))
+                    };
                     let got = session.apply(ids[job], transition);
                     match (expected, got) {
                         (Ok(step), Ok(stored)) => {

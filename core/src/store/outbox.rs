@@ -1,0 +1,369 @@
+//! The outbox of driver actions and the device's sync state.
+//!
+//! A driver action is enqueued in the same transaction as the state change
+//! it records (see `jobs::transition_in`), so an action is never committed
+//! without its mutation nor a mutation without its action.
+
+use super::Database;
+use super::jobs::{TxError, append_event, set_state_in, upsert_definition_in};
+use crate::dispatch::ServerJob;
+use crate::error::{CoreError, Result};
+use crate::jobs::*;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+/// One driver action waiting to reach dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    pub mutation_id: u64,
+    pub idempotency_key: String,
+    pub job_id: Uuid,
+    pub transition: Transition,
+    pub occurred_at: DateTime<Utc>,
+    pub status: MutationStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MutationStatus {
+    /// Will be sent when the network allows.
+    Pending,
+    /// Dispatch refused it for good; it and later actions on the same job
+    /// wait for the driver (or support) to retry or abandon it.
+    Wedged,
+}
+
+/// What dispatch said about one mutation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MutationOutcome {
+    /// Applied now or before: done.
+    Acknowledged,
+    /// Recorded by dispatch as a conflict: the job was withdrawn.
+    Conflict { status: ServerStatus },
+    /// Refused for good, with dispatch's reason.
+    Rejected { reason: String },
+}
+
+/// The device's sync bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncState {
+    pub client_id: Uuid,
+    pub delta_cursor: Option<String>,
+    pub server_offset_ms: i64,
+    pub last_sync_at: Option<DateTime<Utc>>,
+}
+
+impl Database {
+    /// Creates the device's identity the first time a database is opened.
+    pub(super) fn ensure_device(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO device (singleton, client_id, next_mutation_id) VALUES (1, ?1, 1)",
+                [Uuid::new_v4().to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn sync_state(&self) -> Result<SyncState> {
+        let (client_id, delta_cursor, server_offset_ms, last_sync): (String, Option<String>, i64, Option<i64>) = self
+            .conn
+            .query_row("SELECT client_id, delta_cursor, server_offset_ms, last_sync_at_us FROM device", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .map_err(|e| self.classify(e))?;
+        Ok(SyncState {
+            client_id: self.uuid(&client_id)?,
+            delta_cursor,
+            server_offset_ms,
+            last_sync_at: last_sync.map(|us| self.instant(us)).transpose()?,
+        })
+    }
+
+    /// Every mutation not yet acknowledged, oldest first.
+    pub fn outbox(&self) -> Result<Vec<Mutation>> {
+        self.mutations("SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error \
+             FROM outbox ORDER BY mutation_id LIMIT ?1", u32::MAX)
+    }
+
+    /// The next mutations to send: pending ones, oldest first, leaving out any
+    /// that follow a wedged mutation of the same job.
+    pub fn sendable(&self, limit: u32) -> Result<Vec<Mutation>> {
+        self.mutations(
+            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error \
+             FROM outbox o WHERE status = 'pending' AND NOT EXISTS \
+               (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
+             ORDER BY mutation_id LIMIT ?1",
+            limit,
+        )
+    }
+
+    pub fn outbox_counts(&self) -> Result<(u32, u32)> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'wedged') FROM outbox",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.classify(e))
+    }
+
+    fn mutations(&self, sql: &str, limit: u32) -> Result<Vec<Mutation>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([limit], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.map(|row| {
+            let (id, key, job, action, failure, at, status, attempts, last_error) = row.map_err(|e| self.classify(e))?;
+            let failure = self.failure(failure)?;
+            Ok(Mutation {
+                mutation_id: id as u64,
+                idempotency_key: key,
+                job_id: self.uuid(&job)?,
+                transition: Transition::from_name(&action, failure)
+                    .ok_or_else(|| self.corrupt(format!("outbox action {action:?}")))?,
+                occurred_at: self.instant(at)?,
+                status: if status == "wedged" { MutationStatus::Wedged } else { MutationStatus::Pending },
+                attempts: attempts as u32,
+                last_error,
+            })
+        })
+        .collect()
+    }
+
+    /// Records dispatch's answers, in one transaction: acknowledged and
+    /// conflicting mutations leave the outbox, rejected ones are wedged, and
+    /// any held-back dispatch view of a job whose outbox just emptied is
+    /// applied.
+    pub fn record_outcomes(&mut self, outcomes: &[(u64, MutationOutcome)], at: DateTime<Utc>) -> Result<Vec<JobEvent>> {
+        self.write(|tx| {
+            let mut events = Vec::new();
+            let mut touched = Vec::new();
+            for (mutation_id, outcome) in outcomes {
+                let job: Option<String> = tx
+                    .prepare_cached("SELECT job_id FROM outbox WHERE mutation_id = ?1")?
+                    .query_row([*mutation_id as i64], |row| row.get(0))
+                    .optional()?;
+                // Already settled by an earlier answer (a duplicated response).
+                let Some(job) = job else { continue };
+                let job_id = Uuid::parse_str(&job).map_err(|e| TxError::Core(CoreError::Storage { reason: e.to_string() }))?;
+                match outcome {
+                    MutationOutcome::Acknowledged => {
+                        tx.prepare_cached("DELETE FROM outbox WHERE mutation_id = ?1")?.execute([*mutation_id as i64])?;
+                    }
+                    MutationOutcome::Conflict { status } => {
+                        tx.prepare_cached("DELETE FROM outbox WHERE mutation_id = ?1")?.execute([*mutation_id as i64])?;
+                        let kind = if *status == ServerStatus::Reassigned { ConflictKind::Reassigned } else { ConflictKind::Cancelled };
+                        if let Some(event) = raise_conflict_in(tx, job_id, kind, at)? {
+                            events.push(event);
+                        }
+                    }
+                    MutationOutcome::Rejected { reason } => {
+                        tx.prepare_cached("UPDATE outbox SET status = 'wedged', last_error = ?2 WHERE mutation_id = ?1")?
+                            .execute(params![*mutation_id as i64, reason])?;
+                    }
+                }
+                touched.push(job_id);
+            }
+            for job_id in touched {
+                events.extend(release_deferred_in(tx, job_id, at)?);
+            }
+            Ok(events)
+        })
+    }
+
+    /// Counts a failed attempt to send these mutations.
+    pub fn record_attempt(&mut self, mutation_ids: &[u64], error: &str) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE mutation_id = ?1")?;
+            for id in mutation_ids {
+                stmt.execute(params![*id as i64, error])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sends a wedged mutation again: it and the actions on its job queued
+    /// behind it get new mutation ids (dispatch has already processed the
+    /// old one) in their original order.
+    pub fn retry_wedged(&mut self, mutation_id: u64) -> Result<()> {
+        self.write(|tx| {
+            let job = wedged_job(tx, mutation_id)?;
+            let later: Vec<i64> = tx
+                .prepare_cached("SELECT mutation_id FROM outbox WHERE job_id = ?1 AND mutation_id >= ?2 ORDER BY mutation_id")?
+                .query_map(params![job, mutation_id as i64], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for old in later {
+                let new = next_mutation_id(tx)?;
+                tx.prepare_cached(
+                    "UPDATE outbox SET mutation_id = ?2, idempotency_key = ?3, status = 'pending', attempts = 0 WHERE mutation_id = ?1",
+                )?
+                .execute(params![old, new, Uuid::new_v4().simple().to_string()])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Gives up on a wedged mutation and the actions on its job queued behind
+    /// it. The job then takes dispatch's view at the next pull, which starts
+    /// from scratch so the job is included.
+    pub fn abandon_wedged(&mut self, mutation_id: u64) -> Result<()> {
+        self.write(|tx| {
+            let job = wedged_job(tx, mutation_id)?;
+            tx.prepare_cached("DELETE FROM outbox WHERE job_id = ?1 AND mutation_id >= ?2")?
+                .execute(params![job, mutation_id as i64])?;
+            tx.execute("UPDATE device SET delta_cursor = NULL", [])?;
+            Ok(())
+        })
+    }
+
+    /// Applies a page of dispatch's job changes in one transaction. Jobs with
+    /// unacknowledged actions are held back (a write checkpoint) so the
+    /// driver never sees their own action undone.
+    pub fn apply_delta(
+        &mut self,
+        jobs: &[ServerJob],
+        cursor: &str,
+        server_offset_ms: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<JobEvent>> {
+        self.write(|tx| {
+            let mut events = Vec::new();
+            for (index, job) in jobs.iter().enumerate() {
+                if has_pending(tx, job.definition.id)? {
+                    tx.prepare_cached(
+                        "INSERT INTO deferred_server_jobs (job_id, server_job) VALUES (?1, ?2) \
+                         ON CONFLICT(job_id) DO UPDATE SET server_job = ?2",
+                    )?
+                    .execute(params![job.definition.id.to_string(), to_json(job)])?;
+                } else {
+                    events.extend(reconcile_in(tx, index, job, at)?);
+                }
+            }
+            tx.prepare_cached("UPDATE device SET delta_cursor = ?1, server_offset_ms = ?2, last_sync_at_us = ?3")?
+                .execute(params![cursor, server_offset_ms, at.timestamp_micros()])?;
+            Ok(events)
+        })
+    }
+
+    /// Marks a completed sync round.
+    pub fn record_sync(&mut self, at: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE device SET last_sync_at_us = ?1", [at.timestamp_micros()])?;
+            Ok(())
+        })
+    }
+}
+
+pub(super) fn enqueue_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<u64, TxError> {
+    let id = next_mutation_id(tx)?;
+    let failure = match transition {
+        Transition::Fail { reason } => Some(to_json(&reason)),
+        _ => None,
+    };
+    tx.prepare_cached(
+        "INSERT INTO outbox (mutation_id, job_id, action, failure, occurred_at_us, idempotency_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        job_id.to_string(),
+        transition.name(),
+        failure,
+        at.timestamp_micros(),
+        Uuid::new_v4().simple().to_string()
+    ])?;
+    Ok(id as u64)
+}
+
+fn next_mutation_id(tx: &Transaction<'_>) -> Result<i64, TxError> {
+    let id: i64 = tx.prepare_cached("SELECT next_mutation_id FROM device")?.query_row([], |row| row.get(0))?;
+    tx.prepare_cached("UPDATE device SET next_mutation_id = ?1")?.execute([id + 1])?;
+    Ok(id)
+}
+
+fn wedged_job(tx: &Transaction<'_>, mutation_id: u64) -> Result<String, TxError> {
+    let found: Option<(String, String)> = tx
+        .prepare_cached("SELECT job_id, status FROM outbox WHERE mutation_id = ?1")?
+        .query_row([mutation_id as i64], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match found {
+        Some((job, status)) if status == "wedged" => Ok(job),
+        Some(_) => Err(TxError::Core(CoreError::invalid("mutation_id", format!("mutation {mutation_id} is not wedged")))),
+        None => Err(TxError::Core(CoreError::not_found("mutation", mutation_id))),
+    }
+}
+
+fn has_pending(tx: &Transaction<'_>, job_id: Uuid) -> Result<bool, TxError> {
+    Ok(tx.prepare_cached("SELECT 1 FROM outbox WHERE job_id = ?1")?.exists([job_id.to_string()])?)
+}
+
+/// Applies a held-back dispatch view once the job's outbox is empty.
+fn release_deferred_in(tx: &Transaction<'_>, job_id: Uuid, at: DateTime<Utc>) -> Result<Vec<JobEvent>, TxError> {
+    if has_pending(tx, job_id)? {
+        return Ok(Vec::new());
+    }
+    let held: Option<String> = tx
+        .prepare_cached("DELETE FROM deferred_server_jobs WHERE job_id = ?1 RETURNING server_job")?
+        .query_row([job_id.to_string()], |row| row.get(0))
+        .optional()?;
+    let Some(held) = held else { return Ok(Vec::new()) };
+    let job: ServerJob = serde_json::from_str(&held)
+        .map_err(|e| TxError::Core(CoreError::Storage { reason: format!("held-back job {job_id}: {e}") }))?;
+    reconcile_in(tx, 0, &job, at)
+}
+
+fn reconcile_in(tx: &Transaction<'_>, index: usize, job: &ServerJob, at: DateTime<Utc>) -> Result<Vec<JobEvent>, TxError> {
+    let id = job.definition.id;
+    let mut events = Vec::new();
+    let (kind, local) = upsert_definition_in(tx, index, &job.definition, job.state, at)?;
+    if let Some(event) = kind {
+        events.push(event);
+    }
+    tx.prepare_cached("UPDATE jobs SET server_revision = ?2 WHERE id = ?1")?.execute(params![id.to_string(), job.revision as i64])?;
+    let conflict: Option<String> =
+        tx.prepare_cached("SELECT conflict FROM jobs WHERE id = ?1")?.query_row([id.to_string()], |row| row.get(0))?;
+    let conflict: Option<JobConflict> = conflict.and_then(|text| serde_json::from_str(&text).ok());
+    match reconcile(local, conflict, job.status, job.state, at) {
+        Reconciliation::Keep => {}
+        Reconciliation::AdoptState(state) => events.push(set_state_in(tx, id, local, state, JobEventKind::Reconciled, at)?),
+        Reconciliation::Cancel => events.push(set_state_in(tx, id, local, JobState::Cancelled, JobEventKind::Transitioned, at)?),
+        Reconciliation::Conflict(conflict) => events.push(write_conflict_in(tx, id, local, conflict, at)?),
+    }
+    Ok(events)
+}
+
+fn raise_conflict_in(tx: &Transaction<'_>, job_id: Uuid, kind: ConflictKind, at: DateTime<Utc>) -> Result<Option<JobEvent>, TxError> {
+    let (state, existing): (String, Option<String>) = tx
+        .prepare_cached("SELECT state, conflict FROM jobs WHERE id = ?1")?
+        .query_row([job_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    let state = JobState::parse(&state).ok_or_else(|| TxError::Core(CoreError::Storage { reason: format!("state {state:?}") }))?;
+    Ok(Some(write_conflict_in(tx, job_id, state, conflict_for(kind, state, at), at)?))
+}
+
+fn write_conflict_in(tx: &Transaction<'_>, job_id: Uuid, state: JobState, conflict: JobConflict, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
+    tx.prepare_cached("UPDATE jobs SET conflict = ?2, updated_at_us = ?3 WHERE id = ?1")?
+        .execute(params![job_id.to_string(), to_json(&conflict), at.timestamp_micros()])?;
+    append_event(tx, job_id, at, JobEventKind::Reconciled, Some(state), state, None)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
