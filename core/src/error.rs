@@ -30,6 +30,27 @@ pub enum CoreError {
     #[error("storage failure: {reason}")]
     Storage { reason: String },
 
+    /// The shell said the device is offline; the action is queued.
+    #[error("offline")]
+    Offline,
+
+    /// The network or dispatch failed in a way worth retrying later.
+    #[error("network trouble: {reason}")]
+    Network { reason: String },
+
+    /// Dispatch refused the driver's credentials, even after a refresh.
+    #[error("not signed in: {reason}")]
+    Unauthorized { reason: String },
+
+    /// Dispatch answered with something the core cannot accept; nothing
+    /// from that answer was stored.
+    #[error("bad response from dispatch: {reason}")]
+    BadResponse { reason: String },
+
+    /// Dispatch refused a request for good.
+    #[error("dispatch refused the request ({status}): {reason}")]
+    Rejected { status: u16, reason: String },
+
     #[error("internal error: {reason}")]
     Internal { reason: String },
 }

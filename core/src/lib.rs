@@ -8,6 +8,7 @@
 //! - [`session`]: [`DriverSession`], the driver's handle tying store, clock and
 //!   observers together;
 //! - [`runtime`]: the one tokio runtime the core owns;
+//! - [`sync`]: draining the outbox to dispatch and pulling job changes;
 //! - [`clock`]: time as an input, so tests and the simulator control it.
 //!
 //! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
@@ -19,8 +20,9 @@ pub mod jobs;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, Result};
 pub use jobs::*;
-pub use session::{DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription};
+pub use session::{DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};

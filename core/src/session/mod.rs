@@ -7,11 +7,14 @@
 //! block or break an action, and is never called on the caller's thread.
 //! Must not hold rules about jobs (that is `jobs`) or SQL (that is `store`).
 
+mod syncing;
+
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch;
 use crate::error::{CoreError, Result, panic_message};
 use crate::jobs::*;
 use crate::store::{Database, ImportOutcome};
+use crate::sync::SyncStatus;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,12 +63,25 @@ struct Inner {
     // subscriptions and commits in one total order. Dropping the last sender
     // ends the delivery thread once it has drained.
     deliveries: Sender<Delivery>,
+    sync: syncing::SyncSlot,
 }
 
 enum Delivery {
     Events(Vec<JobEvent>),
-    Subscribe(u64, Arc<dyn JobObserver>),
+    Sync(SyncStatus),
+    Subscribe(u64, Observer),
     Cancel(u64),
+}
+
+#[derive(Clone)]
+enum Observer {
+    Jobs(Arc<dyn JobObserver>),
+    Sync(Arc<dyn SyncObserver>),
+}
+
+/// Told of every change of the sync status, on a core background thread.
+pub trait SyncObserver: Send + Sync {
+    fn sync_status_changed(&self, status: &SyncStatus) -> std::result::Result<(), String>;
 }
 
 impl DriverSession {
@@ -91,6 +107,7 @@ impl DriverSession {
                 next_subscription: AtomicU64::new(1),
                 health,
                 deliveries: sender,
+                sync: syncing::SyncSlot::default(),
             }),
         })
     }
@@ -130,6 +147,7 @@ impl DriverSession {
         let outcome = store.transition(job_id, transition, at).inspect_err(|e| tracing::info!(error = %e, "refused"))?;
         self.notify(vec![outcome.event]);
         drop(store);
+        self.inner.sync.wake();
         tracing::info!(to = %outcome.job.state, "applied");
         Ok(outcome.job)
     }
@@ -145,6 +163,7 @@ impl DriverSession {
         let events = store.transition_all(actions, at).inspect_err(|e| tracing::info!(error = %e, "refused"))?;
         self.notify(events.clone());
         drop(store);
+        self.inner.sync.wake();
         tracing::info!("applied");
         Ok(events)
     }
@@ -181,6 +200,20 @@ impl DriverSession {
     /// this call returns and before the [`Subscription`] is cancelled or
     /// dropped.
     pub fn subscribe(&self, observer: Arc<dyn JobObserver>) -> Subscription {
+        self.add_observer(Observer::Jobs(observer))
+    }
+
+    /// Registers an observer of the sync status; it hears the current status
+    /// at once, then every change until the subscription ends.
+    pub fn subscribe_sync(&self, observer: Arc<dyn SyncObserver>) -> Subscription {
+        let subscription = self.add_observer(Observer::Sync(observer));
+        if let Ok(status) = self.sync_status() {
+            self.inner.send(Delivery::Sync(status));
+        }
+        subscription
+    }
+
+    fn add_observer(&self, observer: Observer) -> Subscription {
         let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
         self.inner.send_in_commit_order(Delivery::Subscribe(id, observer));
         tracing::debug!(id, "observer subscribed");
@@ -245,7 +278,7 @@ impl Drop for Subscription {
 }
 
 fn deliver(receiver: Receiver<Delivery>, health: Arc<Mutex<ObserverHealth>>) {
-    let mut observers: Vec<(u64, Arc<dyn JobObserver>)> = Vec::new();
+    let mut observers: Vec<(u64, Observer)> = Vec::new();
     for delivery in receiver {
         match delivery {
             Delivery::Subscribe(id, observer) => observers.push((id, observer)),
@@ -253,21 +286,33 @@ fn deliver(receiver: Receiver<Delivery>, health: Arc<Mutex<ObserverHealth>>) {
             Delivery::Events(events) => {
                 for event in &events {
                     for (_, observer) in &observers {
-                        let outcome = catch_unwind(AssertUnwindSafe(|| observer.job_changed(event)));
-                        let mut health = lock(&health);
-                        match outcome {
-                            Ok(Ok(())) => health.delivered += 1,
-                            Ok(Err(message)) => record_failure(&mut health, message),
-                            Err(payload) => {
-                                record_failure(&mut health, format!("observer panicked: {}", panic_message(&*payload)))
-                            }
+                        if let Observer::Jobs(observer) = observer {
+                            call_observer(&health, || observer.job_changed(event));
                         }
+                    }
+                }
+            }
+            Delivery::Sync(status) => {
+                for (_, observer) in &observers {
+                    if let Observer::Sync(observer) = observer {
+                        call_observer(&health, || observer.sync_status_changed(&status));
                     }
                 }
             }
         }
     }
     tracing::debug!("observer thread finished");
+}
+
+/// Calls one observer, recording how it went; a panic stays on this side.
+fn call_observer(health: &Mutex<ObserverHealth>, call: impl FnOnce() -> std::result::Result<(), String>) {
+    let outcome = catch_unwind(AssertUnwindSafe(call));
+    let mut health = lock(health);
+    match outcome {
+        Ok(Ok(())) => health.delivered += 1,
+        Ok(Err(message)) => record_failure(&mut health, message),
+        Err(payload) => record_failure(&mut health, format!("observer panicked: {}", panic_message(&*payload))),
+    }
 }
 
 fn record_failure(health: &mut ObserverHealth, message: String) {

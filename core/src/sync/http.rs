@@ -1,0 +1,258 @@
+//! The dispatch API over HTTP (docs/dispatch-api.yaml): requests, the bearer
+//! token with one refresh on 401, and strict reading of answers. Owns no
+//! state; a bad answer is an error and nothing of it reaches the store.
+
+use super::{SyncConfig, SyncFailure, TokenProvider};
+use crate::dispatch::{self, JobsDelta};
+use crate::error::CoreError;
+use crate::jobs::{ServerStatus, Transition};
+use crate::store::{Mutation, MutationOutcome};
+use chrono::{DateTime, Utc};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Longest answer read from dispatch; anything larger is refused.
+const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+pub struct DispatchClient {
+    http: reqwest::Client,
+    base_url: String,
+    tokens: Arc<dyn TokenProvider>,
+}
+
+impl DispatchClient {
+    pub fn new(config: &SyncConfig, tokens: Arc<dyn TokenProvider>) -> Result<DispatchClient, CoreError> {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url).map_err(|e| CoreError::invalid("base_url", e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(CoreError::invalid("base_url", "must be an http or https URL"));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("doorstep-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CoreError::Internal { reason: format!("cannot build the HTTP client: {e}") })?;
+        Ok(DispatchClient { http, base_url, tokens })
+    }
+
+    /// Sends a batch of mutations; returns dispatch's outcome for each, in
+    /// the order sent.
+    pub async fn push(&self, client_id: Uuid, batch: &[Mutation]) -> Result<Vec<(u64, MutationOutcome)>, SyncFailure> {
+        let body = wire::MutationBatch {
+            client_id,
+            mutations: batch
+                .iter()
+                .map(|m| wire::Mutation {
+                    mutation_id: m.mutation_id,
+                    idempotency_key: &m.idempotency_key,
+                    job_id: m.job_id,
+                    action: m.transition.name(),
+                    failure_reason: match m.transition {
+                        Transition::Fail { reason } => Some(reason.as_str()),
+                        _ => None,
+                    },
+                    occurred_at: m.occurred_at,
+                })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| SyncFailure::Permanent(CoreError::Internal { reason: e.to_string() }))?;
+        let response = self.send(Method::POST, "/v1/mutations", |request| {
+            request.header(header::CONTENT_TYPE, "application/json").body(body.clone())
+        })
+        .await?;
+        let bytes = read_body(response).await?;
+        let results: wire::MutationResults = parse_json(&bytes)?;
+        outcomes_for(batch, results).map_err(|reason| SyncFailure::Permanent(CoreError::BadResponse { reason }))
+    }
+
+    /// One page of job changes since `cursor` (all current jobs when none).
+    pub async fn pull(&self, cursor: Option<&str>, page_size: u32) -> Result<JobsDelta, SyncFailure> {
+        let mut path = format!("/v1/jobs/delta?limit={page_size}");
+        if let Some(cursor) = cursor {
+            path.push_str("&since=");
+            path.push_str(cursor);
+        }
+        let response = self.send(Method::GET, &path, |request| request).await?;
+        let bytes = read_body(response).await?;
+        dispatch::parse_delta(&bytes).map_err(|err| {
+            SyncFailure::Permanent(CoreError::BadResponse { reason: format!("jobs delta: {err}") })
+        })
+    }
+
+    /// Sends a request with the bearer token, refreshing it once on a 401;
+    /// classifies every other failure.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, SyncFailure> {
+        let url = format!("{}{path}", self.base_url);
+        let mut token = self.token(false).await?;
+        for refreshed in [false, true] {
+            let request = build(self.http.request(method.clone(), &url)).bearer_auth(&token);
+            let response = request.send().await.map_err(|e| SyncFailure::Transient { reason: describe(&e), retry_after: None })?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                token = self.token(true).await?;
+                continue;
+            }
+            return Err(classify(response).await);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    async fn token(&self, refresh: bool) -> Result<String, SyncFailure> {
+        let tokens = Arc::clone(&self.tokens);
+        // The shell may block (a keychain, a refresh over the network).
+        let outcome = tokio::task::spawn_blocking(move || if refresh { tokens.refresh_token() } else { tokens.access_token() })
+            .await
+            .map_err(|e| SyncFailure::Permanent(CoreError::Internal { reason: format!("token provider: {e}") }))?;
+        match outcome {
+            Ok(token) if !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()) => Ok(token),
+            Ok(_) => Err(SyncFailure::Permanent(CoreError::Unauthorized { reason: "the token provider gave an unusable token".into() })),
+            Err(reason) => Err(SyncFailure::Permanent(CoreError::Unauthorized { reason })),
+        }
+    }
+}
+
+async fn read_body(mut response: Response) -> Result<Vec<u8>, SyncFailure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| SyncFailure::Transient { reason: describe(&e), retry_after: None })? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(SyncFailure::Permanent(CoreError::BadResponse { reason: "answer larger than 32 MiB".into() }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SyncFailure> {
+    serde_json::from_slice(bytes).map_err(|e| SyncFailure::Permanent(CoreError::BadResponse { reason: e.to_string() }))
+}
+
+/// Sorts a failed answer into retry-later or give-up.
+async fn classify(response: Response) -> SyncFailure {
+    let status = response.status();
+    let retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+    let detail = response
+        .bytes()
+        .await
+        .ok()
+        .and_then(|body| serde_json::from_slice::<wire::Problem>(&body).ok())
+        .map(|p| p.detail.unwrap_or(p.title))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no reason given").to_owned());
+    let reason = format!("{} {detail}", status.as_u16());
+    match status {
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => SyncFailure::Transient { reason, retry_after },
+        s if s.is_server_error() => SyncFailure::Transient { reason, retry_after },
+        StatusCode::UNAUTHORIZED => SyncFailure::Permanent(CoreError::Unauthorized { reason }),
+        s => SyncFailure::Permanent(CoreError::Rejected { status: s.as_u16(), reason: detail }),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds.min(24 * 3600)));
+    }
+    let when = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    (when - Utc::now()).to_std().ok().or(Some(Duration::ZERO))
+}
+
+fn describe(err: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Matches dispatch's results to the batch: one per mutation, same order.
+fn outcomes_for(batch: &[Mutation], results: wire::MutationResults) -> Result<Vec<(u64, MutationOutcome)>, String> {
+    if results.results.len() != batch.len() {
+        return Err(format!("{} results for {} mutations", results.results.len(), batch.len()));
+    }
+    batch
+        .iter()
+        .zip(results.results)
+        .map(|(sent, result)| {
+            if result.mutation_id != sent.mutation_id {
+                return Err(format!("result for mutation {} where {} was sent", result.mutation_id, sent.mutation_id));
+            }
+            let outcome = match result.outcome.as_str() {
+                "duplicate" => result.outcome_of_original.as_deref().unwrap_or("applied").to_owned(),
+                other => other.to_owned(),
+            };
+            let outcome = match outcome.as_str() {
+                "applied" => MutationOutcome::Acknowledged,
+                "conflict" => MutationOutcome::Conflict { status: result.job_status.unwrap_or(ServerStatus::Cancelled) },
+                "rejected" => MutationOutcome::Rejected {
+                    reason: result.problem.map(|p| p.detail.unwrap_or(p.title)).unwrap_or_else(|| "rejected".into()),
+                },
+                other => return Err(format!("unknown outcome {other:?} for mutation {}", sent.mutation_id)),
+            };
+            Ok((sent.mutation_id, outcome))
+        })
+        .collect()
+}
+
+/// The JSON shapes of docs/dispatch-api.yaml.
+mod wire {
+    use super::*;
+
+    #[derive(Serialize)]
+    pub struct MutationBatch<'a> {
+        pub client_id: Uuid,
+        pub mutations: Vec<Mutation<'a>>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Mutation<'a> {
+        pub mutation_id: u64,
+        pub idempotency_key: &'a str,
+        pub job_id: Uuid,
+        pub action: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub failure_reason: Option<&'static str>,
+        pub occurred_at: DateTime<Utc>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct MutationResults {
+        #[allow(dead_code)] // part of the contract; the outbox keys on each result
+        pub last_processed_mutation_id: u64,
+        pub results: Vec<MutationResult>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct MutationResult {
+        pub mutation_id: u64,
+        pub outcome: String,
+        #[serde(default)]
+        pub outcome_of_original: Option<String>,
+        #[serde(default)]
+        pub job_status: Option<ServerStatus>,
+        #[serde(default)]
+        pub problem: Option<Problem>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Problem {
+        pub title: String,
+        #[serde(default)]
+        pub detail: Option<String>,
+    }
+}
