@@ -19,6 +19,21 @@ pub enum DoorstepError {
     SchemaTooNew { path: String, found: u32, supported: u32 },
     #[error("storage failure: {reason}")]
     Storage { reason: String },
+    /// The shell said the device is offline; the action is queued.
+    #[error("offline")]
+    Offline,
+    /// Network trouble or a passing server failure; sync retries by itself.
+    #[error("network trouble: {reason}")]
+    Network { reason: String },
+    /// Dispatch refused the driver's credentials, even after a refresh.
+    #[error("not signed in: {reason}")]
+    Unauthorized { reason: String },
+    /// Dispatch answered with something the core cannot accept.
+    #[error("bad response from dispatch: {reason}")]
+    BadResponse { reason: String },
+    /// Dispatch refused a request for good.
+    #[error("dispatch refused the request ({status}): {reason}")]
+    Rejected { status: u16, reason: String },
     /// A bug: a panic in the core, or an unexpected exception thrown by a
     /// shell's callback.
     #[error("internal error: {reason}")]
@@ -35,6 +50,11 @@ impl From<CoreError> for DoorstepError {
             CoreError::CorruptDatabase { path, reason } => DoorstepError::CorruptDatabase { path, reason },
             CoreError::SchemaTooNew { path, found, supported } => DoorstepError::SchemaTooNew { path, found, supported },
             CoreError::Storage { reason } => DoorstepError::Storage { reason },
+            CoreError::Offline => DoorstepError::Offline,
+            CoreError::Network { reason } => DoorstepError::Network { reason },
+            CoreError::Unauthorized { reason } => DoorstepError::Unauthorized { reason },
+            CoreError::BadResponse { reason } => DoorstepError::BadResponse { reason },
+            CoreError::Rejected { status, reason } => DoorstepError::Rejected { status, reason },
             CoreError::Internal { reason } => DoorstepError::Internal { reason },
         }
     }

@@ -1,6 +1,8 @@
 use crate::types::ImportSummary;
 use crate::{DoorstepError, guard};
 use crate::types::DeliveryJob;
+use doorstep_core::store::Mutation;
+use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
 use doorstep_core::{JobEvent, JobSummary, ObserverHealth, Transition};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -18,6 +20,42 @@ struct ForeignObserver(Arc<dyn JobObserver>);
 impl doorstep_core::JobObserver for ForeignObserver {
     fn job_changed(&self, event: &JobEvent) -> Result<(), String> {
         self.0.on_job_changed(event.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// The shell's source of the driver's bearer token for dispatch. Called on a
+/// core background thread; may block (keychain, refresh over the network).
+#[uniffi::export(with_foreign)]
+pub trait TokenProvider: Send + Sync {
+    fn access_token(&self) -> Result<String, DoorstepError>;
+    /// A fresh token after dispatch refused the current one.
+    fn refresh_token(&self) -> Result<String, DoorstepError>;
+}
+
+struct ForeignTokens(Arc<dyn TokenProvider>);
+
+impl doorstep_core::sync::TokenProvider for ForeignTokens {
+    fn access_token(&self) -> Result<String, String> {
+        self.0.access_token().map_err(|e| e.to_string())
+    }
+
+    fn refresh_token(&self) -> Result<String, String> {
+        self.0.refresh_token().map_err(|e| e.to_string())
+    }
+}
+
+/// Told of every change of the sync status (pending count, last success,
+/// errors), on a core background thread.
+#[uniffi::export(with_foreign)]
+pub trait SyncObserver: Send + Sync {
+    fn on_sync_status(&self, status: SyncStatus) -> Result<(), DoorstepError>;
+}
+
+struct ForeignSyncObserver(Arc<dyn SyncObserver>);
+
+impl doorstep_core::SyncObserver for ForeignSyncObserver {
+    fn sync_status_changed(&self, status: &SyncStatus) -> Result<(), String> {
+        self.0.on_sync_status(status.clone()).map_err(|e| e.to_string())
     }
 }
 
@@ -96,5 +134,56 @@ impl DriverSession {
 
     pub fn observer_health(&self) -> ObserverHealth {
         self.0.observer_health()
+    }
+
+    /// Starts syncing with dispatch in the background.
+    pub fn start_sync(&self, config: SyncConfig, tokens: Arc<dyn TokenProvider>) -> Result<(), DoorstepError> {
+        guard(|| self.0.start_sync(config, Arc::new(ForeignTokens(tokens))))
+    }
+
+    pub fn stop_sync(&self) {
+        self.0.stop_sync();
+    }
+
+    /// The shell's word on connectivity; going online syncs at once.
+    pub fn set_online(&self, online: bool) {
+        self.0.set_online(online);
+    }
+
+    /// One sync round now: send what is queued, then pull job changes.
+    pub async fn sync_now(&self) -> Result<SyncReport, DoorstepError> {
+        let session = self.0.clone();
+        // The round awaits HTTP on the core's runtime, whatever the caller's
+        // executor is.
+        let task = doorstep_core::runtime::shared().spawn(async move { session.sync_now().await });
+        match task.await {
+            Ok(outcome) => Ok(outcome?),
+            Err(e) => Err(DoorstepError::Internal { reason: format!("sync task failed: {e}") }),
+        }
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus, DoorstepError> {
+        guard(|| self.0.sync_status())
+    }
+
+    pub fn subscribe_sync(&self, observer: Arc<dyn SyncObserver>) -> Arc<Subscription> {
+        Arc::new(Subscription(self.0.subscribe_sync(Arc::new(ForeignSyncObserver(observer)))))
+    }
+
+    /// Actions not yet acknowledged by dispatch, oldest first.
+    pub fn outbox(&self) -> Result<Vec<Mutation>, DoorstepError> {
+        guard(|| self.0.outbox())
+    }
+
+    pub fn retry_mutation(&self, mutation_id: u64) -> Result<(), DoorstepError> {
+        guard(|| self.0.retry_mutation(mutation_id))
+    }
+
+    pub fn abandon_mutation(&self, mutation_id: u64) -> Result<(), DoorstepError> {
+        guard(|| self.0.abandon_mutation(mutation_id))
+    }
+
+    pub fn client_id(&self) -> Result<Uuid, DoorstepError> {
+        guard(|| self.0.client_id())
     }
 }

@@ -4,7 +4,8 @@
 //! mirror matches its original field for field.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::store::ImportOutcome;
+use doorstep_core::store::{ImportOutcome, Mutation, MutationStatus};
+use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
 use doorstep_core::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -209,6 +210,7 @@ pub struct DeliveryJob {
     pub dropoff: DropoffStop,
     pub packages: Vec<Package>,
     pub pod: PodRequirements,
+    pub conflict: Option<JobConflict>,
     pub version: u64,
     pub updated_at: Timestamp,
 }
@@ -223,6 +225,7 @@ pub struct JobSummary {
     pub pickup_window: TimeWindow,
     pub dropoff_window: TimeWindow,
     pub package_count: u32,
+    pub conflict: Option<JobConflict>,
     pub version: u64,
 }
 
@@ -231,6 +234,85 @@ pub enum JobEventKind {
     Imported,
     Updated,
     Transitioned,
+    Reconciled,
+}
+
+#[uniffi::remote(Enum)]
+pub enum ConflictKind {
+    Cancelled,
+    Reassigned,
+}
+
+#[uniffi::remote(Enum)]
+pub enum NextStep {
+    ReturnToStore,
+    ContactDispatch,
+}
+
+#[uniffi::remote(Record)]
+pub struct JobConflict {
+    pub kind: ConflictKind,
+    pub next_step: NextStep,
+    pub detected_at: Timestamp,
+}
+
+#[uniffi::remote(Enum)]
+pub enum MutationStatus {
+    Pending,
+    Wedged,
+}
+
+/// One driver action waiting to reach dispatch.
+#[uniffi::remote(Record)]
+pub struct Mutation {
+    pub mutation_id: u64,
+    pub idempotency_key: String,
+    pub job_id: Uuid,
+    pub transition: Transition,
+    pub occurred_at: Timestamp,
+    pub status: MutationStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[uniffi::remote(Record)]
+pub struct SyncConfig {
+    pub base_url: String,
+    pub batch_size: u32,
+    pub page_size: u32,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub pull_interval: Duration,
+}
+
+#[uniffi::remote(Record)]
+pub struct SyncStatus {
+    pub online: bool,
+    pub syncing: bool,
+    pub pending: u32,
+    pub wedged: u32,
+    pub last_success_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+#[uniffi::remote(Record)]
+pub struct SyncReport {
+    pub sent: u32,
+    pub acknowledged: u32,
+    pub conflicts: u32,
+    pub rejected: u32,
+    pub jobs_received: u32,
+    pub pending: u32,
+    pub wedged: u32,
+}
+
+/// Sync settings with the defaults a phone should use, for `base_url`.
+#[uniffi::export]
+pub fn default_sync_config(base_url: String) -> SyncConfig {
+    SyncConfig::new(base_url)
 }
 
 #[uniffi::remote(Record)]
