@@ -285,6 +285,7 @@ pub struct SyncConfig {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub pull_interval: Duration,
+    pub automatic: bool,
 }
 
 #[uniffi::remote(Record)]

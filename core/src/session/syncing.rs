@@ -89,10 +89,12 @@ impl DriverSession {
         if let Some(previous) = lock(&self.inner.sync.engine).replace(Arc::clone(&engine)) {
             previous.stop();
         }
-        let session = Arc::downgrade(&self.inner);
-        let looping = Arc::clone(&engine);
-        crate::runtime::shared().spawn(run(session, looping));
-        engine.wake.notify_one();
+        if engine.config.automatic {
+            let session = Arc::downgrade(&self.inner);
+            let looping = Arc::clone(&engine);
+            crate::runtime::shared().spawn(run(session, looping));
+            engine.wake.notify_one();
+        }
         tracing::info!("sync started");
         Ok(())
     }

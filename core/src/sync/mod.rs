@@ -35,6 +35,9 @@ pub struct SyncConfig {
     pub backoff_max: Duration,
     /// How often to pull when nothing else prompts a sync.
     pub pull_interval: Duration,
+    /// Sync in the background (a phone). Off, only `sync_now` syncs: QA and
+    /// tests step a shift deterministically.
+    pub automatic: bool,
 }
 
 impl SyncConfig {
@@ -48,6 +51,7 @@ impl SyncConfig {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             pull_interval: Duration::from_secs(60),
+            automatic: true,
         }
     }
 }
