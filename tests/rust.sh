@@ -7,6 +7,10 @@ log_dir="${CARGO_TARGET_DIR:-$PWD/target}/test-logs"
 mkdir -p "$log_dir"
 log="$log_dir/rust.log"
 
+# The reference server's contract test runs schemathesis (from PyPI).
+# shellcheck source=tools/schemathesis-env.sh
+source tests/tools/schemathesis-env.sh || { echo "rust: 0 passed, 1 failed"; exit 1; }
+
 cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # Doc examples must stay true; benchmarks must keep building (tests/bench.sh

@@ -2,12 +2,14 @@
 //!
 //! - `demo`: the sample mall pickup run, printed as a timeline;
 //! - `churn`: import jobs and walk them through their states until stopped,
-//!   printing each committed transition (crash and soak tests kill it).
+//!   printing each committed transition (crash and soak tests kill it);
+//! - `serve`: the reference dispatch server (`docs/dispatch-api.yaml`).
 
 use clap::{Parser, Subcommand};
 use doorstep_core::DriverSession;
-use doorstep_sim::{demo, synthetic};
+use doorstep_sim::{demo, server, synthetic};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +40,18 @@ enum Command {
         #[arg(long)]
         transitions: Option<u64>,
     },
+    /// Run the reference dispatch server until interrupted. Prints
+    /// `listening on http://ADDR` once it accepts connections (with port 0,
+    /// ADDR has the port it got).
+    Serve {
+        /// Address to listen on; loopback by default, since the admin API
+        /// has no authentication.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// SQLite file to keep the server's data in; in memory by default.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { db } => run_demo(db),
         Command::Churn { db, batch, transitions } => churn(db, batch, transitions),
+        Command::Serve { addr, db } => serve(server::ServerConfig { addr, db }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,4 +114,42 @@ fn churn(db: PathBuf, batch: usize, limit: Option<u64>) -> Result<(), String> {
             }
         }
     }
+}
+
+fn serve(config: server::ServerConfig) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let (listener, db) = server::bind(&config).await.map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        // Tests read this line to learn the port; it must be whole and flushed.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+        drop(out);
+        server::serve(listener, db, stop_requested()).await.map_err(|e| format!("the server failed: {e}"))
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what test harnesses and service managers send).
+async fn stop_requested() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await,
+        };
+        tokio::select! {
+            () = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
 }
