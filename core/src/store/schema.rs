@@ -87,7 +87,7 @@ const MIGRATIONS: &[&str] = &[
         action          TEXT NOT NULL,
         failure         TEXT,
         occurred_at_us  INTEGER NOT NULL,
-        idempotency_key TEXT NOT NULL UNIQUE,
+        idempotency_key TEXT NOT NULL,
         status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'wedged')),
         attempts        INTEGER NOT NULL DEFAULT 0,
         last_error      TEXT
