@@ -48,6 +48,9 @@ impl Database {
 
     fn configure(&self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(Duration::from_secs(5))?;
+        // Every statement the store runs stays prepared (rusqlite keeps 16
+        // by default, fewer than the store uses, so they would be re-parsed).
+        self.conn.set_prepared_statement_cache_capacity(128);
         // Reading the header first makes a non-database file fail here, with
         // SQLITE_NOTADB, before any pragma could try to write to it.
         self.conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
