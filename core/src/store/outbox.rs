@@ -259,14 +259,6 @@ impl Database {
             Ok(events)
         })
     }
-
-    /// Marks a completed sync round.
-    pub fn record_sync(&mut self, at: DateTime<Utc>) -> Result<()> {
-        self.write(|tx| {
-            tx.execute("UPDATE device SET last_sync_at_us = ?1", [at.timestamp_micros()])?;
-            Ok(())
-        })
-    }
 }
 
 pub(super) fn enqueue_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<u64, TxError> {

@@ -326,3 +326,64 @@ fn a_bad_answer_from_dispatch_changes_nothing() {
     proxy.pass_everything();
     assert_eq!(block_on(session.sync_now()).unwrap().jobs_received, 10);
 }
+
+#[test]
+fn the_queue_resumes_by_itself_after_a_restart() {
+    let world = World::new();
+    let fx = Fixture::new();
+    let jobs = {
+        let session = world.session(&fx);
+        block_on(session.sync_now()).unwrap();
+        session.set_online(false);
+        let jobs: Vec<_> = session.jobs().unwrap().iter().take(3).map(|j| j.id).collect();
+        for job in &jobs {
+            session.apply(*job, Transition::Accept).unwrap();
+        }
+        jobs
+    }; // the app is killed with three actions unsent
+
+    let session = fx.open();
+    let mut config = world.config(&world.server.base_url());
+    config.automatic = true;
+    session.start_sync(config, Tokens::new(&world.token, &world.token)).unwrap();
+    wait_until(|| session.sync_status().unwrap().pending == 0);
+    for job in jobs {
+        assert_eq!(world.server_state(job), "accepted");
+    }
+}
+
+struct StatusRecorder(Mutex<Vec<doorstep_core::sync::SyncStatus>>);
+
+impl SyncObserver for StatusRecorder {
+    fn sync_status_changed(&self, status: &doorstep_core::sync::SyncStatus) -> Result<(), String> {
+        self.0.lock().unwrap().push(status.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_sync_observer_hears_pending_counts_successes_and_errors() {
+    let world = World::new();
+    let fx = Fixture::new();
+    let proxy = FaultProxy::start(&world.server.base_url()).unwrap();
+    let session = world.session_via(&fx, &proxy.url());
+    let recorder = Arc::new(StatusRecorder(Mutex::new(Vec::new())));
+    let _subscription = session.subscribe_sync(recorder.clone());
+    block_on(session.sync_now()).unwrap();
+    let job = job_by_reference(&session, "HPM-2408");
+    session.apply(job, Transition::Accept).unwrap();
+    proxy.script("/v1/mutations", [Fault::Status { status: 503, retry_after: Some(30) }]);
+    assert!(block_on(session.sync_now()).is_err());
+    wait_until(|| recorder.0.lock().unwrap().iter().any(|s| s.last_error.is_some()));
+    let failed = session.sync_status().unwrap();
+    assert_eq!(failed.pending, 1);
+    assert!(failed.last_error.as_deref().unwrap_or("").contains("503"), "{failed:?}");
+    let retry_at = failed.next_attempt_at.expect("a retry is scheduled");
+    assert!(retry_at - fx.clock.now() >= chrono::Duration::seconds(30), "Retry-After honoured: {retry_at}");
+
+    block_on(session.sync_now()).unwrap();
+    wait_until(|| recorder.0.lock().unwrap().last().is_some_and(|s| s.pending == 0 && s.last_error.is_none()));
+    let seen = recorder.0.lock().unwrap().clone();
+    assert!(seen.iter().any(|s| s.syncing), "a round shows as syncing");
+    assert!(seen.last().unwrap().last_success_at.is_some());
+}
