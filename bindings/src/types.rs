@@ -120,6 +120,12 @@ pub enum PackageFlag {
 }
 
 #[uniffi::remote(Record)]
+pub struct RouteGeometry {
+    pub polyline: String,
+    pub precision: u8,
+}
+
+#[uniffi::remote(Record)]
 pub struct Package {
     pub id: Uuid,
     pub barcode: String,
@@ -210,6 +216,7 @@ pub struct DeliveryJob {
     pub dropoff: DropoffStop,
     pub packages: Vec<Package>,
     pub pod: PodRequirements,
+    pub route: Option<RouteGeometry>,
     pub conflict: Option<JobConflict>,
     pub version: u64,
     pub updated_at: Timestamp,

@@ -22,6 +22,7 @@ const MAX_PACKAGES_PER_JOB: usize = 500;
 const MAX_WINDOW: Duration = Duration::days(7);
 const MAX_PHOTOS: u32 = 10;
 const MAX_PIN_ATTEMPTS: u32 = 10;
+const MAX_POLYLINE_BYTES: usize = 1024 * 1024;
 
 /// A job as dispatch defines it: everything but the device's own progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub struct JobDefinition {
     pub dropoff: DropoffStop,
     pub packages: Vec<Package>,
     pub pod: PodRequirements,
+    #[serde(default)]
+    pub route: Option<RouteGeometry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,7 +202,32 @@ fn validate_job(field: &str, job: wire::Job, stores: &HashMap<Uuid, Store>) -> R
         .collect::<Result<Vec<_>>>()?;
     let age_restricted = packages.iter().any(|p| p.has_flag(PackageFlag::AgeRestricted));
     let pod = validate_pod(&format!("{field}.pod"), job.pod, age_restricted)?;
-    Ok(JobDefinition { id: job.id, reference: text(&format!("{field}.reference"), job.reference, 64)?, pickup, dropoff, packages, pod })
+    let route = job.route.map(|route| validate_route(&format!("{field}.route"), route)).transpose()?;
+    Ok(JobDefinition {
+        id: job.id,
+        reference: text(&format!("{field}.reference"), job.reference, 64)?,
+        pickup,
+        dropoff,
+        packages,
+        pod,
+        route,
+    })
+}
+
+/// Checks the encoding's alphabet and the precision; decoding is the
+/// navigator's job.
+fn validate_route(field: &str, route: wire::Route) -> Result<RouteGeometry> {
+    if route.precision != 5 && route.precision != 6 {
+        return Err(CoreError::invalid(format!("{field}.precision"), "must be 5 or 6"));
+    }
+    let polyline = route.polyline;
+    if polyline.is_empty() || polyline.len() > MAX_POLYLINE_BYTES || !polyline.bytes().all(|b| (63..=126).contains(&b)) {
+        return Err(CoreError::invalid(
+            format!("{field}.polyline"),
+            format!("must be an encoded polyline (characters ? to ~) of at most {MAX_POLYLINE_BYTES} bytes"),
+        ));
+    }
+    Ok(RouteGeometry { polyline, precision: route.precision })
 }
 
 fn validate_dropoff(field: &str, dropoff: wire::Dropoff) -> Result<DropoffStop> {
@@ -423,6 +451,14 @@ mod wire {
         pub dropoff: Dropoff,
         pub packages: Vec<Package>,
         pub pod: Pod,
+        #[serde(default)]
+        pub route: Option<Route>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Route {
+        pub polyline: String,
+        pub precision: u8,
     }
 
     #[derive(Deserialize)]

@@ -73,6 +73,15 @@ pub struct DropoffStop {
     pub window: TimeWindow,
 }
 
+/// The road from pickup to drop-off as dispatch's router drew it: an encoded
+/// polyline (Google's algorithm) at 5 or 6 decimal digits, as OSRM and
+/// Valhalla emit. Navigation decodes it; without one the leg is straight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteGeometry {
+    pub polyline: String,
+    pub precision: u8,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PackageFlag {
@@ -198,6 +207,7 @@ pub struct Job {
     pub dropoff: DropoffStop,
     pub packages: Vec<Package>,
     pub pod: PodRequirements,
+    pub route: Option<RouteGeometry>,
     pub conflict: Option<JobConflict>,
     /// How many transitions the job has been through; grows by one each time.
     pub version: u64,

@@ -76,7 +76,7 @@ impl Database {
             .conn
             .prepare_cached(
                 "SELECT j.reference, j.state, j.failure, j.version, j.updated_at_us, j.pickup_start_us, j.pickup_end_us, \
-                        d.dropoff, d.pod, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours, \
+                        d.dropoff, d.pod, d.route, s.id, s.name, s.address, s.latitude, s.longitude, s.time_zone, s.opening_hours, \
                         j.conflict \
                  FROM jobs j JOIN stores s ON s.id = j.store_id JOIN job_details d ON d.job_id = j.id WHERE j.id = ?1",
             )
@@ -249,8 +249,11 @@ pub(super) fn upsert_definition_in(
             let state = JobState::parse(&state_text)
                 .ok_or_else(|| TxError::Core(CoreError::Storage { reason: format!("unknown stored state {state_text:?}") }))?;
             let unchanged: bool = tx
-                .prepare_cached("SELECT dropoff = ?2 AND pod = ?3 FROM job_details WHERE job_id = ?1")?
-                .query_row(params![id, to_json(&definition.dropoff), to_json(&definition.pod)], |row| row.get(0))
+                .prepare_cached("SELECT dropoff = ?2 AND pod = ?3 AND route IS ?4 FROM job_details WHERE job_id = ?1")?
+                .query_row(
+                    params![id, to_json(&definition.dropoff), to_json(&definition.pod), definition.route.as_ref().map(to_json)],
+                    |row| row.get(0),
+                )
                 .optional()?
                 .unwrap_or(false);
             if unchanged && same_summary(tx, definition)? && same_packages(tx, definition)? {
@@ -267,10 +270,10 @@ pub(super) fn upsert_definition_in(
         }
     };
     tx.prepare_cached(
-        "INSERT INTO job_details (job_id, dropoff, pod) VALUES (?1, ?2, ?3) \
-         ON CONFLICT(job_id) DO UPDATE SET dropoff = ?2, pod = ?3",
+        "INSERT INTO job_details (job_id, dropoff, pod, route) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(job_id) DO UPDATE SET dropoff = ?2, pod = ?3, route = ?4",
     )?
-    .execute(params![id, to_json(&definition.dropoff), to_json(&definition.pod)])?;
+    .execute(params![id, to_json(&definition.dropoff), to_json(&definition.pod), definition.route.as_ref().map(to_json)])?;
     for (position, package) in definition.packages.iter().enumerate() {
         insert_package(tx, definition.id, index, position, package)?;
     }
@@ -445,6 +448,7 @@ struct RawJob {
     pickup_end_us: i64,
     dropoff: String,
     pod: String,
+    route: Option<String>,
     store_id: String,
     store_name: String,
     store_address: String,
@@ -467,14 +471,15 @@ impl RawJob {
             pickup_end_us: row.get(6)?,
             dropoff: row.get(7)?,
             pod: row.get(8)?,
-            store_id: row.get(9)?,
-            store_name: row.get(10)?,
-            store_address: row.get(11)?,
-            latitude: row.get(12)?,
-            longitude: row.get(13)?,
-            time_zone: row.get(14)?,
-            opening_hours: row.get(15)?,
-            conflict: row.get(16)?,
+            route: row.get(9)?,
+            store_id: row.get(10)?,
+            store_name: row.get(11)?,
+            store_address: row.get(12)?,
+            latitude: row.get(13)?,
+            longitude: row.get(14)?,
+            time_zone: row.get(15)?,
+            opening_hours: row.get(16)?,
+            conflict: row.get(17)?,
         })
     }
 
@@ -498,6 +503,7 @@ impl RawJob {
             dropoff: store.from_json("drop-off", &self.dropoff)?,
             packages,
             pod: store.from_json("proof-of-delivery requirements", &self.pod)?,
+            route: self.route.map(|r| store.from_json("route", &r)).transpose()?,
             conflict: self.conflict.map(|c| store.from_json("conflict", &c)).transpose()?,
             version: self.version as u64,
             updated_at: store.instant(self.updated_at_us)?,

@@ -101,6 +101,7 @@ const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE jobs ADD COLUMN conflict TEXT;
     ALTER TABLE jobs ADD COLUMN server_revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_details ADD COLUMN route TEXT;
     "#,
 ];
 

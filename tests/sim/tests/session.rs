@@ -136,6 +136,8 @@ fn bad_documents_name_the_field_and_change_nothing() {
         (sample_with("/jobs/0/reference", json!("   ")), "jobs[0].reference"),
         (sample_with("/stores/0/opening_hours/0/opens", json!("9am")), "stores[0].opening_hours[0].opens"),
         (sample_with("/jobs/8/packages/0/barcode", json!("DS100000")), "jobs[8].packages[0].barcode"),
+        (sample_with("/jobs/0/route/precision", json!(7)), "jobs[0].route.precision"),
+        (sample_with("/jobs/0/route/polyline", json!("not a polyline")), "jobs[0].route.polyline"),
     ];
     let fx = Fixture::new();
     let session = fx.open();

@@ -96,6 +96,8 @@ fn a_first_sync_brings_the_days_jobs() {
     let report = block_on(session.sync_now()).unwrap();
     assert_eq!(report.jobs_received, 10);
     assert_eq!(session.jobs().unwrap().len(), 10);
+    let routed = session.job(job_by_reference(&session, "HPM-2401")).unwrap();
+    assert_eq!(routed.route, Some(RouteGeometry { polyline: "_p~iF~ps|U_ulLnnqC_mqNvxq`@".into(), precision: 5 }));
     assert!(session.sync_status().unwrap().last_success_at.is_some());
     // A second pull brings nothing new.
     assert_eq!(block_on(session.sync_now()).unwrap().jobs_received, 0);

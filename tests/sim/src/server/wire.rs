@@ -107,6 +107,15 @@ pub struct Job {
     pub dropoff: Dropoff,
     pub packages: Vec<Package>,
     pub pod: Pod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
+}
+
+/// The leg's geometry as an encoded polyline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub polyline: String,
+    pub precision: u8,
 }
 
 /// Where a job stands with dispatch, as one driver sees it.
@@ -391,6 +400,7 @@ impl From<&JobDefinition> for Job {
                 minimum_age: pod.minimum_age,
                 allowed_methods: pod.allowed_methods.clone(),
             },
+            route: job.route.as_ref().map(|route| Route { polyline: route.polyline.clone(), precision: route.precision }),
         }
     }
 }
