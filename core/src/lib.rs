@@ -8,6 +8,8 @@
 //! - [`session`]: [`DriverSession`], the driver's handle tying store, clock and
 //!   observers together;
 //! - [`runtime`]: the one tokio runtime the core owns;
+//! - [`nav`]: navigation along the route: progress, arrivals, off-route,
+//!   ETA, completion policy and on-device re-sequencing (pure);
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
 //! - [`clock`]: time as an input, so tests and the simulator control it.
 //!
@@ -17,6 +19,7 @@ pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod jobs;
+pub mod nav;
 pub mod runtime;
 pub mod session;
 pub mod store;

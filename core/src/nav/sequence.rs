@@ -1,0 +1,1 @@
+//! Re-sequencing the remaining stops on the device.
