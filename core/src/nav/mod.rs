@@ -8,3 +8,13 @@
 //! controller reports.
 
 pub mod sequence;
+
+use serde::{Deserialize, Serialize};
+
+/// Which end of a job a stop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    Pickup,
+    Dropoff,
+}
