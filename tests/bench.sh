@@ -12,8 +12,9 @@ trap 'rm -f "$custom"' EXIT
 # Criterion keeps its results between runs; start clean so every figure
 # printed below was measured by this run.
 rm -rf "$target_dir/criterion"
-cargo bench -p doorstep-sim --bench store -- --noplot
-cargo bench -p doorstep-sim --bench sync | tee "$custom"
+# Every benchmark target of the harness: Criterion ones leave estimates,
+# custom ones print their own `bench` lines.
+cargo bench -p doorstep-sim -- --noplot | tee "$custom"
 
 python3 - "$target_dir/criterion" "$custom" <<'PY'
 import json, pathlib, sys
