@@ -3,10 +3,13 @@
 #
 #   tests/swift.sh
 #
-# 1. builds libdoorstep_ffi (debug) with cargo;
+# 1. builds libdoorstep_ffi and doorstep-sim (debug) with cargo;
 # 2. generates the Swift bindings from that library (uniffi-bindgen, config in
 #    uniffi.toml) into ios/Sources/ — generated files are git-ignored;
-# 3. runs `swift test` in ios/ linked against the library (through
+# 3. starts the reference dispatch server (doorstep-sim serve, in memory, on a
+#    free loopback port) for the sync tests, which find it through
+#    DOORSTEP_DISPATCH_URL, and stops it when the script exits;
+# 4. runs `swift test` in ios/ linked against the library (through
 #    tests/tools/swift-env.sh, which supplies a Swift toolchain on Linux hosts
 #    that have none), keeping the log in <target>/swift/test.log.
 #
@@ -20,17 +23,35 @@ cd "$repo"
 
 target="${CARGO_TARGET_DIR:-$repo/target}"
 [[ "$target" == /* ]] || target="$repo/$target"  # cargo reads it relative to cwd
-libdir="$target/debug"
 case "$(uname -s)" in
-  Darwin) lib="$libdir/libdoorstep_ffi.dylib" ;;
-  *) lib="$libdir/libdoorstep_ffi.so" ;;
+  Darwin) libname=libdoorstep_ffi.dylib ;;
+  *) libname=libdoorstep_ffi.so ;;
 esac
+built="$target/debug/$libname"
+# The bindings are generated from, and the tests link and load, a private copy
+# of the library: a cargo build running at the same time may replace
+# target/debug's, and bindings that do not match the library read garbage.
+libdir="$target/swift/lib"
+lib="$libdir/$libname"
 
 # Whatever happens, the last line is the summary (tests/run-all.sh reads it);
 # like run-all.sh, a suite that could not run counts as one failure.
-gen="" summarized=0
+gen="" summarized=0 dispatch_pid=""
+stop_dispatch() {
+  [[ -n "$dispatch_pid" ]] || return 0
+  kill "$dispatch_pid" 2>/dev/null || true
+  local waited=0
+  while kill -0 "$dispatch_pid" 2>/dev/null && ((waited < 50)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -KILL "$dispatch_pid" 2>/dev/null || true
+  wait "$dispatch_pid" 2>/dev/null || true
+  dispatch_pid=""
+}
 finish() {
   local rc=$?
+  stop_dispatch
   [[ -z "$gen" ]] || rm -rf "$gen"
   if ((!summarized)); then
     echo "swift.sh: failed before the tests ran (status $rc)" >&2
@@ -40,10 +61,14 @@ finish() {
   exit "$rc"
 }
 trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-echo "swift.sh: building doorstep-ffi" >&2
-cargo build -p doorstep-ffi
-[[ -f "$lib" ]] || { echo "swift.sh: ERROR: cargo did not produce $lib" >&2; exit 1; }
+echo "swift.sh: building doorstep-ffi and doorstep-sim" >&2
+cargo build -p doorstep-ffi -p doorstep-sim
+[[ -f "$built" ]] || { echo "swift.sh: ERROR: cargo did not produce $built" >&2; exit 1; }
+mkdir -p "$libdir"
+cp "$built" "$lib.tmp" && mv -f "$lib.tmp" "$lib"
 
 echo "swift.sh: generating Swift bindings from $lib" >&2
 gen="$(mktemp -d "${TMPDIR:-/tmp}/doorstep-swift-bindings.XXXXXX")"
@@ -68,6 +93,75 @@ source "$repo/tests/tools/swift-env.sh"
 logdir="$target/swift"
 mkdir -p "$logdir"
 log="$logdir/test.log"
+
+# SwiftPM's incremental build does not recompile the code that uses the
+# generated bindings when only DoorstepCore.swift changed (the tests see it
+# through Doorstep's `@_exported import`): the tests would keep the old
+# layout of the core's records and read garbage, or crash, against the new
+# library. So whenever the bindings differ from those of the last build,
+# build from clean (the package builds in seconds).
+stamp="$repo/ios/.build/doorstep-bindings.sha256"
+bindings_sum="$(cd "$repo/ios/Sources" && sha256sum DoorstepCore/DoorstepCore.swift doorstep_ffiFFI/doorstep_ffiFFI.h)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$bindings_sum" ]]; then
+  echo "swift.sh: the generated bindings changed; building ios/ from clean" >&2
+  swift_run "$repo/ios" package clean
+  mkdir -p "$(dirname "$stamp")"
+  printf '%s\n' "$bindings_sum" >"$stamp"
+fi
+
+# The reference dispatch server prints `listening on http://ADDR` once it
+# accepts connections. The chroot shares the host's network, so the tests
+# reach it at the same address; swift-env.sh forwards the variable.
+start_dispatch() {
+  local out="$logdir/dispatch.out" err="$logdir/dispatch.err" line waited=0
+  : >"$out"
+  "$target/debug/doorstep-sim" serve --addr 127.0.0.1:0 >"$out" 2>"$err" </dev/null &
+  dispatch_pid=$!
+  # Up to 30 s for the first whole line; give up at once if the server died.
+  while (($(wc -l <"$out") < 1)); do
+    if ! kill -0 "$dispatch_pid" 2>/dev/null; then
+      echo "swift.sh: ERROR: the dispatch server exited before listening:" >&2
+      cat "$err" >&2
+      return 1
+    fi
+    if ((waited >= 300)); then
+      echo "swift.sh: ERROR: the dispatch server did not start within 30 s" >&2
+      cat "$err" >&2
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  line="$(head -n 1 "$out")"
+  if [[ "$line" != "listening on http://"* ]]; then
+    echo "swift.sh: ERROR: unexpected first line from the dispatch server: $line" >&2
+    return 1
+  fi
+  export DOORSTEP_DISPATCH_URL="${line#listening on }"
+  echo "swift.sh: dispatch server at $DOORSTEP_DISPATCH_URL" >&2
+}
+start_dispatch
+SWIFT_ENV_PASSTHRU="${SWIFT_ENV_PASSTHRU:+$SWIFT_ENV_PASSTHRU }DOORSTEP_DISPATCH_URL"
+
+# Known core limitation: the core's HTTP client (reqwest with rustls'
+# platform verifier) cannot be built without the system's trusted root
+# certificates, even for this plain-http loopback server: startSync fails
+# with Internal("cannot build the HTTP client: builder error"). The cached
+# chroot has no ca-certificates, so hand the core the host's bundle, copied
+# where the chroot sees it (rustls reads SSL_CERT_FILE).
+if [[ "$SWIFT_ENV_MODE" == chroot ]]; then
+  ca_bundle=""
+  for candidate in "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+    if [[ -n "$candidate" && -s "$candidate" ]]; then ca_bundle=$candidate; break; fi
+  done
+  if [[ -n "$ca_bundle" ]]; then
+    cp "$ca_bundle" "$logdir/ca-certificates.crt"
+    export SSL_CERT_FILE="$logdir/ca-certificates.crt"
+    SWIFT_ENV_PASSTHRU+=" SSL_CERT_FILE"
+  else
+    echo "swift.sh: WARNING: no CA bundle on the host; the sync tests will fail to start sync" >&2
+  fi
+fi
 # -L to link, -rpath so the test binary finds the library when it runs.
 link=(-Xlinker -L"$libdir" -Xlinker -rpath -Xlinker "$libdir")
 

@@ -118,13 +118,14 @@ final class Locked<Value>: @unchecked Sendable {
     var current: Value { withLock { $0 } }
 }
 
-/// Drains a stream on a background task so a test can wait for "n events".
-final class StreamRecorder: Sendable {
-    private let events = Locked<[JobEvent]>([])
+/// Drains a stream on a background task so a test can wait for "n events"
+/// (job events, sync statuses).
+final class StreamRecorder<Element: Sendable>: Sendable {
+    private let events = Locked<[Element]>([])
     private let finished = Locked(false)
     private let task = Locked<Task<Void, Never>?>(nil)
 
-    init(_ stream: AsyncStream<JobEvent>) {
+    init(_ stream: AsyncStream<Element>) {
         let events = self.events, finished = self.finished
         task.withLock {
             $0 = Task {
@@ -134,15 +135,27 @@ final class StreamRecorder: Sendable {
         }
     }
 
-    var received: [JobEvent] { events.current }
+    var received: [Element] { events.current }
     var isFinished: Bool { finished.current }
 
     /// Waits until at least `count` events arrived and returns all received.
-    func waitFor(_ count: Int, file: StaticString = #filePath, line: UInt = #line) async -> [JobEvent] {
+    func waitFor(_ count: Int, file: StaticString = #filePath, line: UInt = #line) async -> [Element] {
         await eventually(file: file, line: line, "expected \(count) events, got \(received.count)") {
             received.count >= count
         }
         return received
+    }
+
+    /// Waits until an element matching `condition` arrived and returns it
+    /// (the first such), or nil after failing the test.
+    func waitFor(
+        _ what: String, timeout: TimeInterval = 10, file: StaticString = #filePath, line: UInt = #line,
+        where condition: (Element) -> Bool
+    ) async -> Element? {
+        await eventually(timeout: timeout, file: file, line: line, "\(what); got \(received)") {
+            received.contains(where: condition)
+        }
+        return received.first(where: condition)
     }
 
     /// Cancels the consuming task and waits until its loop has ended.

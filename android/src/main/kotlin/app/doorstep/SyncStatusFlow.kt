@@ -19,8 +19,12 @@ import kotlinx.coroutines.launch
  *
  * Conflated because a status bar only needs the latest value, and the
  * core's delivery thread must never wait for a slow collector.
+ *
+ * Not named `syncStatus()`: the session already has a member of that name
+ * (the status right now), and a member always wins over an extension with
+ * the same signature, so an extension of that name could never be called.
  */
-fun DriverSession.syncStatus(): Flow<SyncStatus> = callbackFlow {
+fun DriverSession.syncStatusUpdates(): Flow<SyncStatus> = callbackFlow {
     val subscription = subscribeSync(object : SyncObserver {
         override fun onSyncStatus(status: SyncStatus) {
             trySend(status)
