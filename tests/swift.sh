@@ -143,25 +143,6 @@ start_dispatch() {
 start_dispatch
 SWIFT_ENV_PASSTHRU="${SWIFT_ENV_PASSTHRU:+$SWIFT_ENV_PASSTHRU }DOORSTEP_DISPATCH_URL"
 
-# Known core limitation: the core's HTTP client (reqwest with rustls'
-# platform verifier) cannot be built without the system's trusted root
-# certificates, even for this plain-http loopback server: startSync fails
-# with Internal("cannot build the HTTP client: builder error"). The cached
-# chroot has no ca-certificates, so hand the core the host's bundle, copied
-# where the chroot sees it (rustls reads SSL_CERT_FILE).
-if [[ "$SWIFT_ENV_MODE" == chroot ]]; then
-  ca_bundle=""
-  for candidate in "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
-    if [[ -n "$candidate" && -s "$candidate" ]]; then ca_bundle=$candidate; break; fi
-  done
-  if [[ -n "$ca_bundle" ]]; then
-    cp "$ca_bundle" "$logdir/ca-certificates.crt"
-    export SSL_CERT_FILE="$logdir/ca-certificates.crt"
-    SWIFT_ENV_PASSTHRU+=" SSL_CERT_FILE"
-  else
-    echo "swift.sh: WARNING: no CA bundle on the host; the sync tests will fail to start sync" >&2
-  fi
-fi
 # -L to link, -rpath so the test binary finds the library when it runs.
 link=(-Xlinker -L"$libdir" -Xlinker -rpath -Xlinker "$libdir")
 

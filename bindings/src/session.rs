@@ -2,7 +2,7 @@ use crate::types::ImportSummary;
 use crate::{DoorstepError, guard};
 use crate::types::DeliveryJob;
 use doorstep_core::store::Mutation;
-use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
+use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus, TokenError};
 use doorstep_core::{JobEvent, JobSummary, ObserverHealth, Transition};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -25,6 +25,8 @@ impl doorstep_core::JobObserver for ForeignObserver {
 
 /// The shell's source of the driver's bearer token for dispatch. Called on a
 /// core background thread; may block (keychain, refresh over the network).
+/// Throw `Offline` or `Network` for passing trouble (sync retries later),
+/// `Unauthorized` when the driver must sign in again.
 #[uniffi::export(with_foreign)]
 pub trait TokenProvider: Send + Sync {
     fn access_token(&self) -> Result<String, DoorstepError>;
@@ -35,12 +37,23 @@ pub trait TokenProvider: Send + Sync {
 struct ForeignTokens(Arc<dyn TokenProvider>);
 
 impl doorstep_core::sync::TokenProvider for ForeignTokens {
-    fn access_token(&self) -> Result<String, String> {
-        self.0.access_token().map_err(|e| e.to_string())
+    fn access_token(&self) -> Result<String, TokenError> {
+        self.0.access_token().map_err(token_error)
     }
 
-    fn refresh_token(&self) -> Result<String, String> {
-        self.0.refresh_token().map_err(|e| e.to_string())
+    fn refresh_token(&self) -> Result<String, TokenError> {
+        self.0.refresh_token().map_err(token_error)
+    }
+}
+
+/// A shell that throws `Offline` or `Network` from its token provider had
+/// passing trouble (sync retries); anything else means signed out.
+fn token_error(error: DoorstepError) -> TokenError {
+    match error {
+        DoorstepError::Offline => TokenError::Unavailable("offline".into()),
+        DoorstepError::Network { reason } => TokenError::Unavailable(reason),
+        DoorstepError::Unauthorized { reason } => TokenError::Refused(reason),
+        other => TokenError::Refused(other.to_string()),
     }
 }
 

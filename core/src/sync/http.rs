@@ -2,7 +2,7 @@
 //! token with one refresh on 401, and strict reading of answers. Owns no
 //! state; a bad answer is an error and nothing of it reaches the store.
 
-use super::{SyncConfig, SyncFailure, TokenProvider};
+use super::{SyncConfig, SyncFailure, TokenError, TokenProvider};
 use crate::dispatch::{self, JobsDelta};
 use crate::error::CoreError;
 use crate::jobs::{ServerStatus, Transition};
@@ -30,12 +30,16 @@ impl DispatchClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(CoreError::invalid("base_url", "must be an http or https URL"));
         }
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
         let http = reqwest::Client::builder()
+            .tls_certs_only(roots)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("doorstep-core/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| CoreError::Internal { reason: format!("cannot build the HTTP client: {e}") })?;
+            .map_err(|e| CoreError::Internal { reason: format!("cannot build the HTTP client: {}", describe(&e)) })?;
         Ok(DispatchClient { http, base_url, tokens })
     }
 
@@ -118,7 +122,10 @@ impl DispatchClient {
         match outcome {
             Ok(token) if !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()) => Ok(token),
             Ok(_) => Err(SyncFailure::Permanent(CoreError::Unauthorized { reason: "the token provider gave an unusable token".into() })),
-            Err(reason) => Err(SyncFailure::Permanent(CoreError::Unauthorized { reason })),
+            Err(TokenError::Unavailable(reason)) => {
+                Err(SyncFailure::Transient { reason: format!("no token yet: {reason}"), retry_after: None })
+            }
+            Err(TokenError::Refused(reason)) => Err(SyncFailure::Permanent(CoreError::Unauthorized { reason })),
         }
     }
 }

@@ -15,9 +15,18 @@ use std::time::Duration;
 /// keeps the driver's credentials.
 pub trait TokenProvider: Send + Sync {
     /// The current access token.
-    fn access_token(&self) -> Result<String, String>;
+    fn access_token(&self) -> Result<String, TokenError>;
     /// A fresh token, after dispatch refused the current one.
-    fn refresh_token(&self) -> Result<String, String>;
+    fn refresh_token(&self) -> Result<String, TokenError>;
+}
+
+/// Why the shell could not give a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Passing trouble (no network for the refresh): sync retries later.
+    Unavailable(String),
+    /// The driver is signed out: sync waits for a new sign-in.
+    Refused(String),
 }
 
 #[derive(Debug, Clone)]

@@ -16,11 +16,11 @@ const JOBS: usize = 2_000; // x 5 actions each = 10,000 mutations
 struct Token(String);
 
 impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, String> {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 
-    fn refresh_token(&self) -> Result<String, String> {
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 }

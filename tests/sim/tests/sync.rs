@@ -28,11 +28,11 @@ impl Tokens {
 }
 
 impl TokenProvider for Tokens {
-    fn access_token(&self) -> Result<String, String> {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.current.lock().unwrap().clone())
     }
 
-    fn refresh_token(&self) -> Result<String, String> {
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let fresh = self.fresh.lock().unwrap().clone();
         *self.current.lock().unwrap() = fresh.clone();
@@ -388,4 +388,37 @@ fn the_sync_observer_hears_pending_counts_successes_and_errors() {
     let seen = recorder.0.lock().unwrap().clone();
     assert!(seen.iter().any(|s| s.syncing), "a round shows as syncing");
     assert!(seen.last().unwrap().last_success_at.is_some());
+}
+
+struct FlakyRefresh;
+
+impl TokenProvider for FlakyRefresh {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
+        Err(doorstep_core::sync::TokenError::Unavailable("no network for the refresh".into()))
+    }
+
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
+        self.access_token()
+    }
+}
+
+#[test]
+fn a_token_provider_with_passing_trouble_is_retried_not_signed_out() {
+    let world = World::new();
+    let fx = Fixture::new();
+    let session = fx.open();
+    session.start_sync(world.config(&world.server.base_url()), Arc::new(FlakyRefresh)).unwrap();
+    let err = block_on(session.sync_now()).unwrap_err();
+    assert!(matches!(err, CoreError::Network { .. }), "{err:?}");
+    assert!(session.sync_status().unwrap().next_attempt_at.is_some());
+}
+
+#[test]
+fn sync_to_https_needs_no_system_certificates() {
+    // The core ships its root certificates; building a client for an https
+    // dispatch must not depend on the phone's trust store being readable.
+    let fx = Fixture::new();
+    let session = fx.open();
+    let config = SyncConfig::new("https://dispatch.example.com");
+    session.start_sync(config, Tokens::new("t", "t")).unwrap();
 }

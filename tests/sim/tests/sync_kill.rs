@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 struct Token(String);
 
 impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, String> {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 
-    fn refresh_token(&self) -> Result<String, String> {
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 }

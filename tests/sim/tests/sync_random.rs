@@ -20,11 +20,11 @@ use uuid::Uuid;
 struct Token(String);
 
 impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, String> {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 
-    fn refresh_token(&self) -> Result<String, String> {
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
         Ok(self.0.clone())
     }
 }
