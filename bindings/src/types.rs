@@ -280,6 +280,7 @@ pub struct Mutation {
     pub status: MutationStatus,
     pub attempts: u32,
     pub last_error: Option<String>,
+    pub depends_on: Option<u64>,
 }
 
 #[uniffi::remote(Record)]

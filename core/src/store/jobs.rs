@@ -368,7 +368,7 @@ fn driver_transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transiti
     Ok(event)
 }
 
-fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
+pub(super) fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
     let id = job_id.to_string();
     let current: Option<(String, Option<String>, i64)> = tx
         .prepare_cached("SELECT state, failure, version FROM jobs WHERE id = ?1")?

@@ -24,6 +24,9 @@ pub struct Mutation {
     pub status: MutationStatus,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// Another mutation that must be acknowledged before this one is sent
+    /// (a photo upload before the delivery that cites it).
+    pub depends_on: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,17 +87,23 @@ impl Database {
 
     /// Every mutation not yet acknowledged, oldest first.
     pub fn outbox(&self) -> Result<Vec<Mutation>> {
-        self.mutations("SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error \
-             FROM outbox ORDER BY mutation_id LIMIT ?1", u32::MAX)
+        self.mutations(
+            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on \
+             FROM outbox ORDER BY mutation_id LIMIT ?1",
+            u32::MAX,
+        )
     }
 
     /// The next mutations to send: pending ones, oldest first, leaving out any
-    /// that follow a wedged mutation of the same job.
+    /// that follow a wedged mutation of the same job and any whose dependency
+    /// is still in the outbox. A dependent keeps its place in the queue, so
+    /// once its dependency is acknowledged it goes before later mutations.
     pub fn sendable(&self, limit: u32) -> Result<Vec<Mutation>> {
         self.mutations(
-            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error \
-             FROM outbox o WHERE status = 'pending' AND NOT EXISTS \
-               (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
+            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on \
+             FROM outbox o WHERE status = 'pending' \
+               AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
+               AND (o.depends_on IS NULL OR NOT EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = o.depends_on)) \
              ORDER BY mutation_id LIMIT ?1",
             limit,
         )
@@ -124,11 +133,13 @@ impl Database {
                     row.get::<_, String>(6)?,
                     row.get::<_, i64>(7)?,
                     row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<i64>>(9)?,
                 ))
             })
             .map_err(|e| self.classify(e))?;
         rows.map(|row| {
-            let (id, key, job, action, failure, at, status, attempts, last_error) = row.map_err(|e| self.classify(e))?;
+            let (id, key, job, action, failure, at, status, attempts, last_error, depends_on) =
+                row.map_err(|e| self.classify(e))?;
             let failure = self.failure(failure)?;
             Ok(Mutation {
                 mutation_id: id as u64,
@@ -140,6 +151,7 @@ impl Database {
                 status: if status == "wedged" { MutationStatus::Wedged } else { MutationStatus::Pending },
                 attempts: attempts as u32,
                 last_error,
+                depends_on: depends_on.map(|id| id as u64),
             })
         })
         .collect()
@@ -213,6 +225,7 @@ impl Database {
                     "UPDATE outbox SET mutation_id = ?2, idempotency_key = ?3, status = 'pending', attempts = 0 WHERE mutation_id = ?1",
                 )?
                 .execute(params![old, new, Uuid::new_v4().simple().to_string()])?;
+                tx.prepare_cached("UPDATE outbox SET depends_on = ?2 WHERE depends_on = ?1")?.execute(params![old, new])?;
             }
             Ok(())
         })
@@ -224,8 +237,20 @@ impl Database {
     pub fn abandon_wedged(&mut self, mutation_id: u64) -> Result<()> {
         self.write(|tx| {
             let job = wedged_job(tx, mutation_id)?;
-            tx.prepare_cached("DELETE FROM outbox WHERE job_id = ?1 AND mutation_id >= ?2")?
+            // What waits on an abandoned mutation can never be sent either.
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS abandoned (mutation_id INTEGER PRIMARY KEY); DELETE FROM temp.abandoned;",
+            )?;
+            tx.prepare_cached("INSERT INTO temp.abandoned SELECT mutation_id FROM outbox WHERE job_id = ?1 AND mutation_id >= ?2")?
                 .execute(params![job, mutation_id as i64])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO temp.abandoned \
+                 WITH RECURSIVE waiting(id) AS (SELECT mutation_id FROM temp.abandoned \
+                   UNION SELECT o.mutation_id FROM outbox o JOIN waiting w ON o.depends_on = w.id) \
+                 SELECT id FROM waiting",
+                [],
+            )?;
+            tx.execute("DELETE FROM outbox WHERE mutation_id IN (SELECT mutation_id FROM temp.abandoned)", [])?;
             tx.execute("UPDATE device SET delta_cursor = NULL", [])?;
             Ok(())
         })
@@ -262,14 +287,25 @@ impl Database {
 }
 
 pub(super) fn enqueue_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<u64, TxError> {
+    enqueue_dependent_in(tx, job_id, transition, at, None)
+}
+
+/// Queues a mutation that is sent only after `depends_on` is acknowledged.
+pub(crate) fn enqueue_dependent_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    transition: Transition,
+    at: DateTime<Utc>,
+    depends_on: Option<u64>,
+) -> Result<u64, TxError> {
     let id = next_mutation_id(tx)?;
     let failure = match transition {
         Transition::Fail { reason } => Some(to_json(&reason)),
         _ => None,
     };
     tx.prepare_cached(
-        "INSERT INTO outbox (mutation_id, job_id, action, failure, occurred_at_us, idempotency_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO outbox (mutation_id, job_id, action, failure, occurred_at_us, idempotency_key, depends_on) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id,
@@ -277,7 +313,8 @@ pub(super) fn enqueue_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transit
         transition.name(),
         failure,
         at.timestamp_micros(),
-        Uuid::new_v4().simple().to_string()
+        Uuid::new_v4().simple().to_string(),
+        depends_on.map(|d| d as i64),
     ])?;
     Ok(id as u64)
 }
@@ -358,4 +395,80 @@ fn write_conflict_in(tx: &Transaction<'_>, job_id: Uuid, state: JobState, confli
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::parse_document;
+
+    const SAMPLE: &str = include_str!("../../../tests/scenarios/mall-pickup-run.json");
+
+    impl Database {
+        /// A driver action that waits for `depends_on`, as proof of delivery
+        /// will queue a delivery behind its photo uploads.
+        fn transition_after(&mut self, job: Uuid, transition: Transition, at: DateTime<Utc>, depends_on: u64) -> u64 {
+            self.write(|tx| {
+                super::super::jobs::transition_in(tx, job, transition, at)?;
+                enqueue_dependent_in(tx, job, transition, at, Some(depends_on))
+            })
+            .unwrap()
+        }
+    }
+
+    fn sample() -> (tempfile::TempDir, Database, Vec<Uuid>, DateTime<Utc>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::open(&dir.path().join("t.db")).unwrap();
+        let at: DateTime<Utc> = "2026-11-23T17:00:00Z".parse().unwrap();
+        let jobs = parse_document(SAMPLE.as_bytes()).unwrap().jobs;
+        db.import(&jobs, at).unwrap();
+        let ids = jobs.iter().map(|j| j.id).collect();
+        (dir, db, ids, at)
+    }
+
+    fn sendable_ids(db: &Database) -> Vec<u64> {
+        db.sendable(100).unwrap().iter().map(|m| m.mutation_id).collect()
+    }
+
+    #[test]
+    fn a_dependent_waits_for_its_dependency_then_keeps_its_place() {
+        let (_dir, mut db, ids, at) = sample();
+        let first = db.transition(ids[0], Transition::Accept, at).unwrap().event.sequence;
+        assert!(first > 0);
+        // 1: accept job 0; 2: accept job 1 waiting on 1; 3: accept job 2.
+        let dependent = db.transition_after(ids[1], Transition::Accept, at, 1);
+        db.transition(ids[2], Transition::Accept, at).unwrap();
+        assert_eq!(dependent, 2);
+        assert_eq!(sendable_ids(&db), vec![1, 3]);
+        db.record_outcomes(&[(1, MutationOutcome::Acknowledged)], at).unwrap();
+        assert_eq!(sendable_ids(&db), vec![2, 3], "promoted ahead of later mutations");
+    }
+
+    #[test]
+    fn abandoning_a_dependency_drops_what_waits_on_it() {
+        let (_dir, mut db, ids, at) = sample();
+        db.transition(ids[0], Transition::Accept, at).unwrap();
+        let dependent = db.transition_after(ids[1], Transition::Accept, at, 1);
+        let grandchild = db.transition_after(ids[2], Transition::Accept, at, dependent);
+        db.transition(ids[3], Transition::Accept, at).unwrap();
+        db.record_outcomes(&[(1, MutationOutcome::Rejected { reason: "no".into() })], at).unwrap();
+        assert_eq!(sendable_ids(&db), vec![4]);
+        db.abandon_wedged(1).unwrap();
+        let left: Vec<u64> = db.outbox().unwrap().iter().map(|m| m.mutation_id).collect();
+        assert_eq!(left, vec![4], "{grandchild} waited on an abandoned mutation");
+    }
+
+    #[test]
+    fn retrying_a_dependency_keeps_its_dependents_waiting_on_it() {
+        let (_dir, mut db, ids, at) = sample();
+        db.transition(ids[0], Transition::Accept, at).unwrap();
+        db.transition_after(ids[1], Transition::Accept, at, 1);
+        db.record_outcomes(&[(1, MutationOutcome::Rejected { reason: "no".into() })], at).unwrap();
+        db.retry_wedged(1).unwrap();
+        let outbox = db.outbox().unwrap();
+        let renumbered = outbox.iter().find(|m| m.job_id == ids[0]).unwrap().mutation_id;
+        assert_eq!(renumbered, 3);
+        assert_eq!(outbox.iter().find(|m| m.job_id == ids[1]).unwrap().depends_on, Some(3));
+        assert_eq!(sendable_ids(&db), vec![3]);
+    }
 }

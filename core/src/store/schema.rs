@@ -88,11 +88,15 @@ const MIGRATIONS: &[&str] = &[
         failure         TEXT,
         occurred_at_us  INTEGER NOT NULL,
         idempotency_key TEXT NOT NULL,
+        -- Sent only once this mutation has left the outbox (acknowledged);
+        -- not a foreign key, since acknowledging deletes the row.
+        depends_on      INTEGER,
         status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'wedged')),
         attempts        INTEGER NOT NULL DEFAULT 0,
         last_error      TEXT
     ) STRICT;
     CREATE INDEX outbox_by_job ON outbox(job_id, mutation_id);
+    CREATE INDEX outbox_by_dependency ON outbox(depends_on) WHERE depends_on IS NOT NULL;
 
     CREATE TABLE deferred_server_jobs (
         job_id      TEXT PRIMARY KEY NOT NULL,
