@@ -11,7 +11,7 @@ mod session;
 mod types;
 
 pub use error::DoorstepError;
-pub use session::{DriverSession, JobAction, JobObserver, Subscription, SyncObserver, TokenProvider};
+pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
 pub use types::ImportSummary;
 
 uniffi::setup_scaffolding!("doorstep");

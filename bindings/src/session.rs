@@ -3,7 +3,8 @@ use crate::{DoorstepError, guard};
 use crate::types::DeliveryJob;
 use doorstep_core::store::Mutation;
 use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus, TokenError};
-use doorstep_core::{JobEvent, JobSummary, ObserverHealth, Transition};
+use doorstep_core::nav::{CompletionCheck, Fix};
+use doorstep_core::{GeoPoint, JobAction, JobEvent, JobSummary, NavSnapshot, NavigationOptions, ObserverHealth, Transition};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -70,13 +71,6 @@ impl doorstep_core::SyncObserver for ForeignSyncObserver {
     fn sync_status_changed(&self, status: &SyncStatus) -> Result<(), String> {
         self.0.on_sync_status(status.clone()).map_err(|e| e.to_string())
     }
-}
-
-/// One driver action in a batch.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct JobAction {
-    pub job_id: Uuid,
-    pub transition: Transition,
 }
 
 /// Keeps an observer registered until cancelled or closed.
@@ -198,5 +192,31 @@ impl DriverSession {
 
     pub fn client_id(&self) -> Result<Uuid, DoorstepError> {
         guard(|| self.0.client_id())
+    }
+
+    /// Plans the route over the driver's accepted jobs from `origin` and
+    /// starts navigating it.
+    pub fn start_navigation(&self, origin: GeoPoint, options: NavigationOptions) -> Result<NavSnapshot, DoorstepError> {
+        guard(|| self.0.start_navigation(origin, options))
+    }
+
+    /// One location fix in, the whole navigation state out: progress, ETA,
+    /// events, and the job changes arrivals made or suggest.
+    pub fn push_fix(&self, fix: Fix) -> Result<NavSnapshot, DoorstepError> {
+        guard(|| self.0.push_fix(fix))
+    }
+
+    /// The navigation in progress, restored after a restart.
+    pub fn navigation(&self) -> Result<Option<NavSnapshot>, DoorstepError> {
+        guard(|| self.0.navigation())
+    }
+
+    pub fn stop_navigation(&self) -> Result<(), DoorstepError> {
+        guard(|| self.0.stop_navigation())
+    }
+
+    /// Whether proof of delivery may be taken at `fix` for this job.
+    pub fn completion_check(&self, job_id: Uuid, fix: Fix) -> Result<CompletionCheck, DoorstepError> {
+        guard(|| self.0.completion_check(job_id, &fix))
     }
 }

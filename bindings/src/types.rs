@@ -6,6 +6,9 @@
 use chrono::{DateTime, Utc};
 use doorstep_core::store::{ImportOutcome, Mutation, MutationStatus};
 use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
+use doorstep_core::nav::{
+    CompletionCheck, Departure, Fix, Geofence, MatchHint, NavConfig, NavEvent, NavPhase, NavState, RerouteRequest, StopInput, StopKind, Tracking,
+};
 use doorstep_core::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -372,4 +375,179 @@ mod tests {
             assert_eq!(utc_instant(system_time(instant)), Some(instant), "{text}");
         }
     }
+}
+
+// Navigation.
+
+#[uniffi::remote(Record)]
+pub struct JobAction {
+    pub job_id: Uuid,
+    pub transition: Transition,
+}
+
+#[uniffi::remote(Enum)]
+pub enum StopKind {
+    Pickup,
+    Dropoff,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Geofence {
+    Radius { radius_m: f64 },
+    Polygon { vertices: Vec<GeoPoint> },
+}
+
+#[uniffi::remote(Record)]
+pub struct StopInput {
+    pub job_id: Uuid,
+    pub kind: StopKind,
+    pub location: GeoPoint,
+    pub geofence: Geofence,
+    pub window: TimeWindow,
+    pub service_time_s: f64,
+    pub leg: Option<RouteGeometry>,
+}
+
+#[uniffi::remote(Record)]
+pub struct Fix {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub horizontal_accuracy_m: f64,
+    pub speed_mps: Option<f64>,
+    pub course_deg: Option<f64>,
+    pub at: Timestamp,
+}
+
+#[uniffi::remote(Record)]
+pub struct NavConfig {
+    pub max_accuracy_m: f64,
+    pub accuracy_allowance_max_m: f64,
+    pub arrival_min_fixes: u32,
+    pub arrival_dwell_s: f64,
+    pub arrival_max_speed_mps: f64,
+    pub departure_margin_m: f64,
+    pub departure_min_fixes: u32,
+    pub departure_dwell_s: f64,
+    pub off_route_threshold_m: f64,
+    pub off_route_min_fixes: u32,
+    pub back_on_route_threshold_m: f64,
+    pub back_on_route_min_fixes: u32,
+    pub speed_smoothing_s: f64,
+    pub default_speed_mps: f64,
+    pub eta_min_speed_mps: f64,
+    pub completion_warn_distance_m: f64,
+    pub completion_block_distance_m: f64,
+}
+
+#[uniffi::remote(Enum)]
+pub enum ArrivalMode {
+    Automatic,
+    Suggest,
+}
+
+#[uniffi::remote(Record)]
+pub struct NavigationOptions {
+    pub config: NavConfig,
+    pub arrival_mode: ArrivalMode,
+    pub planning_speed_mps: f64,
+    pub service_time_s: f64,
+}
+
+/// The settings a phone should navigate with.
+#[uniffi::export]
+pub fn default_navigation_options() -> NavigationOptions {
+    NavigationOptions::default()
+}
+
+#[uniffi::remote(Enum)]
+pub enum NavPhase {
+    Approaching,
+    Arrived,
+    Finished,
+}
+
+#[uniffi::remote(Record)]
+pub struct Departure {
+    pub stop_index: u32,
+    pub at: Timestamp,
+}
+
+#[uniffi::remote(Record)]
+pub struct MatchHint {
+    pub leg: u32,
+    pub leg_fingerprint: u64,
+    pub segment: u32,
+    pub along_m: f64,
+}
+
+#[uniffi::remote(Record)]
+pub struct Tracking {
+    pub arrival_fixes: u32,
+    pub arrival_since: Option<Timestamp>,
+    pub departure_fixes: u32,
+    pub departure_since: Option<Timestamp>,
+    pub off_route_fixes: u32,
+    pub on_route_fixes: u32,
+    pub reroute_requested: bool,
+    pub matched: Option<MatchHint>,
+}
+
+#[uniffi::remote(Record)]
+pub struct NavState {
+    pub route_fingerprint: u64,
+    pub current_stop: u32,
+    pub phase: NavPhase,
+    pub arrived_at: Option<Timestamp>,
+    pub last_departure: Option<Departure>,
+    pub snapped: Option<GeoPoint>,
+    pub distance_from_route_m: Option<f64>,
+    pub distance_along_leg_m: f64,
+    pub remaining_leg_m: f64,
+    pub remaining_route_m: f64,
+    pub eta_next_stop: Option<Timestamp>,
+    pub eta_route_end: Option<Timestamp>,
+    pub smoothed_speed_mps: Option<f64>,
+    pub off_route: bool,
+    pub ignored_stale: u64,
+    pub ignored_inaccurate: u64,
+    pub accepted_fixes: u64,
+    pub last_fix_at: Option<Timestamp>,
+    pub last_position: Option<GeoPoint>,
+    pub tracking: Tracking,
+}
+
+#[uniffi::remote(Record)]
+pub struct RerouteRequest {
+    pub position: GeoPoint,
+    pub course_deg: Option<f64>,
+    pub speed_mps: Option<f64>,
+    pub at: Timestamp,
+    pub stop_index: u32,
+    pub destination: GeoPoint,
+    pub remaining_stops: Vec<GeoPoint>,
+}
+
+#[uniffi::remote(Enum)]
+pub enum NavEvent {
+    Arrived { stop_index: u32, job_id: Uuid, kind: StopKind },
+    Departed { stop_index: u32, job_id: Uuid, kind: StopKind },
+    OffRoute { distance_m: f64 },
+    BackOnRoute,
+    RerouteRequested(RerouteRequest),
+}
+
+#[uniffi::remote(Enum)]
+pub enum CompletionCheck {
+    WithinGeofence,
+    Warn { distance_m: f64 },
+    NeedsOverride { distance_m: f64 },
+}
+
+#[uniffi::remote(Record)]
+pub struct NavSnapshot {
+    pub state: NavState,
+    pub stops: Vec<StopInput>,
+    pub events: Vec<NavEvent>,
+    pub job_events: Vec<JobEvent>,
+    pub suggestions: Vec<JobAction>,
 }

@@ -28,4 +28,4 @@ pub mod sync;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, Result};
 pub use jobs::*;
-pub use session::{DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};
+pub use session::{ArrivalMode, NavSnapshot, NavigationOptions, DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};

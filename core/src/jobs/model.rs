@@ -166,6 +166,13 @@ impl FailureReason {
     }
 }
 
+/// One driver action on one job (a batch entry, a suggestion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAction {
+    pub job_id: Uuid,
+    pub transition: super::state::Transition,
+}
+
 /// Why dispatch and the driver disagree about a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

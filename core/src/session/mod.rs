@@ -7,7 +7,10 @@
 //! block or break an action, and is never called on the caller's thread.
 //! Must not hold rules about jobs (that is `jobs`) or SQL (that is `store`).
 
+mod navigation;
 mod syncing;
+
+pub use navigation::{ArrivalMode, NavSnapshot, NavigationOptions};
 
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch;
@@ -64,6 +67,7 @@ struct Inner {
     // ends the delivery thread once it has drained.
     deliveries: Sender<Delivery>,
     sync: syncing::SyncSlot,
+    nav: navigation::NavSlot,
 }
 
 enum Delivery {
@@ -108,6 +112,7 @@ impl DriverSession {
                 health,
                 deliveries: sender,
                 sync: syncing::SyncSlot::default(),
+                nav: navigation::NavSlot::default(),
             }),
         })
     }

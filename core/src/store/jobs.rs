@@ -368,6 +368,21 @@ fn driver_transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transiti
     Ok(event)
 }
 
+/// A driver action the device infers (an arrival): applied when legal now,
+/// skipped when the job has already moved on.
+pub(super) fn driver_transition_if_legal_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    transition: Transition,
+    at: DateTime<Utc>,
+) -> Result<Option<JobEvent>, TxError> {
+    match driver_transition_in(tx, job_id, transition, at) {
+        Ok(event) => Ok(Some(event)),
+        Err(TxError::Core(CoreError::InvalidTransition { .. } | CoreError::NotFound { .. })) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 pub(super) fn transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
     let id = job_id.to_string();
     let current: Option<(String, Option<String>, i64)> = tx

@@ -8,6 +8,7 @@
 //! the same row.
 
 mod jobs;
+mod navigation;
 mod outbox;
 mod schema;
 

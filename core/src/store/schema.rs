@@ -107,6 +107,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN server_revision INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE job_details ADD COLUMN route TEXT;
     "#,
+    // 3: the navigation in progress, so it resumes after the app is killed.
+    r#"
+    CREATE TABLE navigation (
+        singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        plan      TEXT NOT NULL,
+        state     TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -8,3 +8,4 @@ pub mod demo;
 pub mod faults;
 pub mod server;
 pub mod synthetic;
+pub mod traces;

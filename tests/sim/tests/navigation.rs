@@ -1,0 +1,133 @@
+//! Navigation in the driver session: the route planned from the driver's
+//! jobs, fixes pushed one at a time, arrivals moving jobs (or suggested),
+//! the state surviving a restart, and the completion policy.
+
+mod common;
+
+use common::*;
+use doorstep_core::nav::{CompletionCheck, Fix, NavEvent, StopKind};
+use doorstep_core::*;
+use doorstep_sim::traces::{TraceBuilder, offset};
+
+/// Accepts one job of the sample day and returns its id.
+fn accepted_job(session: &DriverSession, reference: &str) -> uuid::Uuid {
+    let id = session.jobs().unwrap().into_iter().find(|j| j.reference == reference).unwrap().id;
+    session.apply(id, Transition::Accept).unwrap();
+    id
+}
+
+/// A drive from 600 m south of `to` up to it, then a stop of two minutes.
+fn drive_and_stop(to: GeoPoint, at: chrono::DateTime<chrono::Utc>, seed: u64) -> Vec<Fix> {
+    let start = offset(to, 0.0, -600.0);
+    let mut trace = TraceBuilder::new(start, at, seed);
+    trace.interval_s(1.0).noise_m(3.0).accuracy_m(8.0).drive(&[start, to], 9.0).dwell(120.0);
+    trace.build()
+}
+
+#[test]
+fn arriving_at_the_store_moves_the_job_to_at_pickup() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let job_id = accepted_job(&session, "HPM-2402");
+    let store = session.job(job_id).unwrap().pickup.store.location;
+    let origin = offset(store, 0.0, -600.0);
+    let plan = session.start_navigation(origin, NavigationOptions::default()).unwrap();
+    assert_eq!(plan.stops.iter().map(|s| s.kind).collect::<Vec<_>>(), vec![StopKind::Pickup, StopKind::Dropoff]);
+
+    let mut arrived = Vec::new();
+    for fix in drive_and_stop(store, fx.clock.now(), 7) {
+        let snapshot = session.push_fix(fix).unwrap();
+        arrived.extend(snapshot.events.iter().filter(|e| matches!(e, NavEvent::Arrived { .. })).cloned());
+        if !snapshot.job_events.is_empty() {
+            assert_eq!(snapshot.job_events[0].to_state, JobState::AtPickup);
+        }
+    }
+    assert_eq!(arrived.len(), 1, "one arrival: {arrived:?}");
+    let job = session.job(job_id).unwrap();
+    assert_eq!(job.state, JobState::AtPickup);
+    // The arrival is a driver action like any other: it goes to dispatch.
+    assert!(session.outbox().unwrap().iter().any(|m| m.job_id == job_id && m.transition == Transition::ArriveAtPickup));
+}
+
+#[test]
+fn in_suggest_mode_an_arrival_is_offered_not_applied() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let job_id = accepted_job(&session, "HPM-2402");
+    let store = session.job(job_id).unwrap().pickup.store.location;
+    let options = NavigationOptions { arrival_mode: ArrivalMode::Suggest, ..NavigationOptions::default() };
+    session.start_navigation(offset(store, 0.0, -600.0), options).unwrap();
+    let mut suggested = Vec::new();
+    for fix in drive_and_stop(store, fx.clock.now(), 11) {
+        suggested.extend(session.push_fix(fix).unwrap().suggestions);
+    }
+    assert_eq!(suggested, vec![JobAction { job_id, transition: Transition::ArriveAtPickup }]);
+    assert_eq!(session.job(job_id).unwrap().state, JobState::Accepted);
+}
+
+#[test]
+fn navigation_resumes_after_the_app_is_killed() {
+    let fx = Fixture::new();
+    let fixes = {
+        let session = fx.open_with_sample();
+        let job_id = accepted_job(&session, "HPM-2402");
+        let store = session.job(job_id).unwrap().pickup.store.location;
+        session.start_navigation(offset(store, 0.0, -600.0), NavigationOptions::default()).unwrap();
+        let fixes = drive_and_stop(store, fx.clock.now(), 3);
+        for fix in &fixes[..30] {
+            session.push_fix(fix.clone()).unwrap();
+        }
+        fixes
+    };
+    let session = fx.open();
+    let restored = session.navigation().unwrap().expect("navigation survives a restart");
+    assert_eq!(restored.state.accepted_fixes, 30);
+    for fix in &fixes[30..] {
+        session.push_fix(fix.clone()).unwrap();
+    }
+    assert_eq!(session.jobs().unwrap().iter().filter(|j| j.state == JobState::AtPickup).count(), 1);
+}
+
+#[test]
+fn a_bad_fix_is_a_typed_error_and_changes_nothing() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let job_id = accepted_job(&session, "HPM-2402");
+    let store = session.job(job_id).unwrap().pickup.store.location;
+    session.start_navigation(offset(store, 0.0, -600.0), NavigationOptions::default()).unwrap();
+    let before = session.navigation().unwrap().unwrap().state;
+    let bad = Fix { latitude: f64::NAN, longitude: 0.0, horizontal_accuracy_m: 5.0, speed_mps: None, course_deg: None, at: fx.clock.now() };
+    assert!(matches!(session.push_fix(bad), Err(CoreError::InvalidInput { .. })));
+    assert_eq!(session.navigation().unwrap().unwrap().state, before);
+}
+
+#[test]
+fn proof_of_delivery_far_from_the_door_needs_an_override() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let job_id = accepted_job(&session, "HPM-2402");
+    let door = session.job(job_id).unwrap().dropoff.location;
+    let at = |p: GeoPoint| Fix {
+        latitude: p.latitude,
+        longitude: p.longitude,
+        horizontal_accuracy_m: 5.0,
+        speed_mps: Some(0.0),
+        course_deg: None,
+        at: fx.clock.now(),
+    };
+    assert_eq!(session.completion_check(job_id, &at(door)).unwrap(), CompletionCheck::WithinGeofence);
+    assert!(matches!(session.completion_check(job_id, &at(offset(door, 200.0, 0.0))).unwrap(), CompletionCheck::Warn { .. }));
+    assert!(matches!(
+        session.completion_check(job_id, &at(offset(door, 1000.0, 0.0))).unwrap(),
+        CompletionCheck::NeedsOverride { .. }
+    ));
+}
+
+#[test]
+fn navigation_needs_an_accepted_job() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let origin = GeoPoint { latitude: 37.8, longitude: -122.27 };
+    assert!(matches!(session.start_navigation(origin, NavigationOptions::default()), Err(CoreError::InvalidInput { .. })));
+    assert!(matches!(session.navigation(), Ok(None)));
+}
