@@ -201,7 +201,7 @@ _kenv_export() {
     # JVM options for the compiler.  C1-only JIT (TieredStopAtLevel=1) halves
     # kotlinc's CPU time on 2 cores: a single-shot compile never lives long
     # enough to profit from C2, which otherwise competes for the same cores.
-    export KOTLINC_JAVA_OPTS="${KOTLIN_JAVA_OPTS:--Xmx1g -Xss4m -XX:+UseParallelGC -XX:TieredStopAtLevel=1}"
+    export KOTLINC_JAVA_OPTS="${KOTLIN_JAVA_OPTS:--Xmx1g -Xss4m -XX:+UseParallelGC -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m}"
 
     # AppCDS archive of the compiler's classes: cuts ~2-3 s of JVM start-up per
     # compile.  Keyed by JDK build and compiler location, because HotSpot

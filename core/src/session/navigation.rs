@@ -148,7 +148,13 @@ impl DriverSession {
     /// the geofence, with a warning, or only with an override and a reason.
     pub fn completion_check(&self, job_id: Uuid, fix: &Fix) -> Result<CompletionCheck> {
         let job = self.job(job_id)?;
-        let config = lock(&self.inner.nav.0).as_ref().map(|a| a.plan.options.config.clone()).unwrap_or_default();
+        let config = {
+            let mut slot = lock(&self.inner.nav.0);
+            if slot.is_none() {
+                *slot = self.restore_navigation()?;
+            }
+            slot.as_ref().map(|a| a.plan.options.config.clone()).unwrap_or_default()
+        };
         let stop = nav::RouteStop::new(&dropoff_stop(&job, 0.0))?;
         nav::completion_check(&stop, fix, &config)
     }

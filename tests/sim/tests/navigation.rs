@@ -131,3 +131,21 @@ fn navigation_needs_an_accepted_job() {
     assert!(matches!(session.start_navigation(origin, NavigationOptions::default()), Err(CoreError::InvalidInput { .. })));
     assert!(matches!(session.navigation(), Ok(None)));
 }
+
+#[test]
+fn the_completion_policy_after_a_restart_is_the_one_navigation_started_with() {
+    let fx = Fixture::new();
+    let job_id = {
+        let session = fx.open_with_sample();
+        let job_id = accepted_job(&session, "HPM-2402");
+        let store = session.job(job_id).unwrap().pickup.store.location;
+        let mut options = NavigationOptions::default();
+        options.config.completion_block_distance_m = 2_000.0;
+        session.start_navigation(offset(store, 0.0, -600.0), options).unwrap();
+        job_id
+    };
+    let session = fx.open();
+    let far = offset(session.job(job_id).unwrap().dropoff.location, 1000.0, 0.0);
+    let fix = Fix { latitude: far.latitude, longitude: far.longitude, horizontal_accuracy_m: 5.0, speed_mps: None, course_deg: None, at: fx.clock.now() };
+    assert!(matches!(session.completion_check(job_id, &fix).unwrap(), CompletionCheck::Warn { .. }));
+}
