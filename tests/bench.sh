@@ -14,7 +14,7 @@ trap 'rm -f "$custom"' EXIT
 rm -rf "$target_dir/criterion"
 # Every benchmark target of the harness: Criterion ones leave estimates,
 # custom ones print their own `bench` lines.
-cargo bench -p doorstep-sim -- --noplot | tee "$custom"
+cargo bench -p doorstep-sim --benches -- --noplot | tee "$custom"
 
 python3 - "$target_dir/criterion" "$custom" <<'PY'
 import json, pathlib, sys
