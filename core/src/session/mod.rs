@@ -239,6 +239,7 @@ impl DriverSession {
     /// still locked so queue order is commit order.
     fn notify(&self, events: Vec<JobEvent>) {
         if !events.is_empty() {
+            self.inner.nav.jobs_changed();
             self.inner.send(Delivery::Events(events));
         }
     }

@@ -10,7 +10,9 @@ use crate::nav::sequence::{SequenceRequest, SequenceStop, resequence};
 use crate::nav::{self, CompletionCheck, Fix, Geofence, NavConfig, NavEvent, NavState, Route, StopInput, StopKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
 /// What an arrival does to its job.
@@ -72,7 +74,14 @@ pub(super) struct Active {
 }
 
 #[derive(Default)]
-pub(super) struct NavSlot(Mutex<Option<Active>>);
+pub(super) struct NavSlot(Mutex<Option<Active>>, AtomicBool);
+
+impl NavSlot {
+    /// Some job changed: the next fix checks whether the stops still fit.
+    pub(super) fn jobs_changed(&self) {
+        self.1.store(true, Ordering::SeqCst);
+    }
+}
 
 impl DriverSession {
     /// Plans the route over the driver's open jobs (pickups before their
@@ -105,7 +114,14 @@ impl DriverSession {
         if slot.is_none() {
             *slot = self.restore_navigation()?;
         }
-        let active = slot.as_mut().ok_or_else(|| CoreError::invalid("navigation", "no navigation has been started"))?;
+        if slot.is_none() {
+            return Err(CoreError::invalid("navigation", "no navigation has been started"));
+        }
+        fix.validate()?;
+        if self.inner.nav.1.swap(false, Ordering::SeqCst) {
+            self.replan_if_stops_changed(&mut slot, &fix)?;
+        }
+        let active = slot.as_mut().ok_or_else(|| CoreError::invalid("jobs", "no accepted job needs a stop any more"))?;
         let update = nav::update(&active.route, &active.state, &fix, &active.plan.options.config)?;
         let arrivals: Vec<(Uuid, Transition)> = update.events.iter().filter_map(arrival_action).collect();
         let (actions, suggestions) = match active.plan.options.arrival_mode {
@@ -159,6 +175,38 @@ impl DriverSession {
         nav::completion_check(&stop, fix, &config)
     }
 
+    /// Jobs were added, withdrawn, failed or finished since the plan was
+    /// made: re-sequence the remaining stops from where the driver is now.
+    /// Progress restarts on the new route; the plan is kept when the stops
+    /// are the same.
+    fn replan_if_stops_changed(&self, slot: &mut Option<Active>, fix: &Fix) -> Result<()> {
+        let Some(active) = slot.as_ref() else { return Ok(()) };
+        let jobs = self.open_jobs()?;
+        let wanted: HashSet<(Uuid, StopKind)> = stop_keys_for(&jobs).into_iter().collect();
+        // Stops already passed on this route are done, whatever their jobs say.
+        let remaining: HashSet<(Uuid, StopKind)> =
+            active.plan.stops.iter().skip(active.state.current_stop as usize).map(|s| (s.job_id, s.kind)).collect();
+        if remaining == wanted {
+            return Ok(());
+        }
+        if jobs.is_empty() {
+            self.store().clear_navigation()?;
+            *slot = None;
+            return Ok(());
+        }
+        let options = active.plan.options.clone();
+        let origin = fix.position();
+        let now = self.inner.clock.now();
+        let stops = plan_stops(&jobs, origin, now, &options)?;
+        let route = Route::new(Some(origin), stops.clone())?;
+        let state = NavState::new(&route);
+        let plan = Plan { origin: Some(origin), stops, options };
+        self.store().save_navigation(&to_json(&plan)?, &to_json(&state)?)?;
+        tracing::info!(stops = plan.stops.len(), "route re-planned after job changes");
+        *slot = Some(Active { plan, route, state });
+        Ok(())
+    }
+
     fn open_jobs(&self) -> Result<Vec<Job>> {
         let summaries = self.jobs()?;
         summaries.iter().filter(|s| needs_stop(s.state)).map(|s| self.job(s.id)).collect()
@@ -177,6 +225,18 @@ impl DriverSession {
 /// Jobs the driver still has to drive somewhere for.
 fn needs_stop(state: JobState) -> bool {
     matches!(state, JobState::Accepted | JobState::AtPickup | JobState::PickedUp | JobState::AtDropoff)
+}
+
+/// Which stops the driver's open jobs need.
+fn stop_keys_for(jobs: &[Job]) -> Vec<(Uuid, StopKind)> {
+    let mut keys = Vec::new();
+    for job in jobs {
+        if matches!(job.state, JobState::Accepted | JobState::AtPickup) {
+            keys.push((job.id, StopKind::Pickup));
+        }
+        keys.push((job.id, StopKind::Dropoff));
+    }
+    keys
 }
 
 /// The driver's remaining stops in the order re-sequencing gives.

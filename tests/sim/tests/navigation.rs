@@ -149,3 +149,24 @@ fn the_completion_policy_after_a_restart_is_the_one_navigation_started_with() {
     let fix = Fix { latitude: far.latitude, longitude: far.longitude, horizontal_accuracy_m: 5.0, speed_mps: None, course_deg: None, at: fx.clock.now() };
     assert!(matches!(session.completion_check(job_id, &fix).unwrap(), CompletionCheck::Warn { .. }));
 }
+
+#[test]
+fn a_job_added_mid_route_is_sequenced_in_at_the_next_fix() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let first = accepted_job(&session, "HPM-2401");
+    let second = accepted_job(&session, "HPM-2404");
+    let store = session.job(first).unwrap().pickup.store.location;
+    let start = offset(store, 0.0, -600.0);
+    let plan = session.start_navigation(start, NavigationOptions::default()).unwrap();
+    assert_eq!(plan.stops.len(), 4);
+
+    let added = accepted_job(&session, "HPM-2407");
+    let fix = Fix { latitude: start.latitude, longitude: start.longitude, horizontal_accuracy_m: 5.0, speed_mps: Some(8.0), course_deg: None, at: fx.clock.now() };
+    let replanned = session.push_fix(fix).unwrap();
+    assert_eq!(replanned.stops.len(), 6);
+    for job in [first, second, added] {
+        let kinds: Vec<_> = replanned.stops.iter().filter(|s| s.job_id == job).map(|s| s.kind).collect();
+        assert_eq!(kinds, vec![StopKind::Pickup, StopKind::Dropoff], "pickup before drop-off for {job}");
+    }
+}
