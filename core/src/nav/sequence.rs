@@ -32,36 +32,47 @@
 //!    already satisfies precedence) is kept instead when it is cheaper, so
 //!    re-sequencing never makes the plan worse.
 //! 2. *Local search* (variable neighbourhood descent, first improvement, until
-//!    none improves): move a run of 1–3 consecutive stops elsewhere (relocate
-//!    and or-opt), reverse a stretch (2-opt), take a job's pickup and drop-off
-//!    out and put them back as a pair wherever is best. Every move is checked
-//!    against precedence before it is costed.
+//!    no move improves): move a run of 1–3 consecutive stops elsewhere
+//!    (relocate and or-opt), reverse a stretch (2-opt), take a job's pickup
+//!    and drop-off out and put them back as a pair wherever is best. Every
+//!    move is checked against precedence before it is costed. Don't-look bits
+//!    keep later sweeps to the places earlier moves touched; a final sweep over
+//!    everything confirms the local optimum.
+//! 3. *Ruin and recreate:* local optima of such moves can be far from the
+//!    best order when jobs ought to trade places, so a few jobs are taken out
+//!    (those near one stop, or random ones) and put back by cheapest
+//!    insertion, the local search runs again around them, and the best order
+//!    seen is kept (the walk goes on from orders within a shrinking margin of
+//!    the best). "Random" here is a fixed-seed generator: the rounds are a
+//!    pure function of the request. Rounds stop after a fixed count or once
+//!    the effort spent passes a budget (see [`Meter`]), which also caps the
+//!    local search, so 150 stops take tens of milliseconds.
 //!
 //! A move is costed without replaying the whole route. Distances come from a
 //! matrix computed once. Lateness is the prefix's (kept per position), plus
-//! the stretch the move changes, walked stop by stop, plus the untouched
-//! tail's, read from a precomputed *tail function*: the lateness of the stops
-//! from position `k` on as a function of the arrival time at `k`. That
-//! function is convex and piecewise linear (a constant plus one hinge
-//! `max(0, t − q)` per stop), so it is stored as sorted breakpoints with
-//! prefix sums and read with one binary search (see [`Tails`]). Lower bounds
+//! the stretch the move changes, plus the untouched tail's, read from a
+//! precomputed *tail function*: the lateness of the stops from position `k`
+//! on as a function of the arrival time at `k`. That function is convex and
+//! piecewise linear (a constant plus one hinge `max(0, t − q)` per stop), so
+//! it is stored as sorted breakpoints with prefix sums and read with one
+//! binary search (see [`Tails`]). Stops that a move only delays are costed
+//! from per-position waiting and slack (see [`Timeline`]). Lower bounds
 //! (insertions never shorten a route, delays never reduce lateness) stop
 //! scans early.
 //!
 //! Ties are broken by scan order (positions ascending) and a move is taken
 //! only when it improves the cost by more than a small tolerance, so rounding
-//! noise cannot make the search cycle; a cap on the number of moves bounds
-//! the search whatever the input.
+//! noise cannot make the search cycle. Effort is counted, never timed, so the
+//! answer does not depend on the machine or its load.
 
 use crate::error::{CoreError, Result};
 use crate::jobs::{GeoPoint, TimeWindow};
 use crate::nav::StopKind;
 use chrono::{DateTime, TimeDelta, Utc};
 use geo::{Distance, Haversine, Point};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-pub static STATS: [std::sync::atomic::AtomicU64; 8] = [const { std::sync::atomic::AtomicU64::new(0) }; 8];
-fn stat(i: usize, v: u64) { STATS[i].fetch_add(v, std::sync::atomic::Ordering::Relaxed); }
 
 /// How many metres of driving one second of lateness is worth in the
 /// objective. Large, so lateness decides and distance only breaks ties
@@ -235,10 +246,7 @@ fn check_point(field: &str, p: GeoPoint) -> Result<()> {
 /// An order given to [`evaluate`] must visit each stop once, pickups first.
 fn check_order(problem: &Problem, order: &[usize]) -> Result<()> {
     if order.len() != problem.n {
-        return Err(CoreError::invalid(
-            "order",
-            format!("has {} entries for {} stops", order.len(), problem.n),
-        ));
+        return Err(CoreError::invalid("order", format!("has {} entries for {} stops", order.len(), problem.n)));
     }
     let mut position = vec![usize::MAX; problem.n];
     for (k, &stop) in order.iter().enumerate() {
@@ -298,8 +306,7 @@ impl Problem {
                 partner[b] = Some(a);
             }
         }
-        let points: Vec<GeoPoint> =
-            request.stops.iter().map(|s| s.location).chain([request.position]).collect();
+        let points: Vec<GeoPoint> = request.stops.iter().map(|s| s.location).chain([request.position]).collect();
         Problem {
             n,
             dist: distance_matrix(&points),
@@ -350,15 +357,17 @@ impl Problem {
     }
 }
 
-/// Symmetric great-circle distances between all points, computed once.
-#[inline(never)]
+/// Symmetric great-circle distances between all points, computed once and
+/// rounded to the millimetre: the maths libraries of different platforms
+/// may disagree in the last bits of a sine, and rounding keeps that noise out
+/// of the comparisons the search makes, so the phones agree on the order.
 fn distance_matrix(points: &[GeoPoint]) -> Vec<f64> {
     let size = points.len();
     let geo: Vec<Point<f64>> = points.iter().map(|p| Point::new(p.longitude, p.latitude)).collect();
     let mut dist = vec![0.0; size * size];
     for a in 0..size {
         for b in a + 1..size {
-            let d = Haversine.distance(geo[a], geo[b]);
+            let d = (Haversine.distance(geo[a], geo[b]) * 1000.0).round() / 1000.0;
             dist[a * size + b] = d;
             dist[b * size + a] = d;
         }
@@ -435,13 +444,12 @@ impl Tails {
         }
         for k in (0..=upto.min(m - 1)).rev() {
             let stop = route[k];
-            let shift = problem.service[stop]
-                + route.get(k + 1).map_or(0.0, |&next| problem.travel(stop, next));
+            let shift = problem.service[stop] + route.get(k + 1).map_or(0.0, |&next| problem.travel(stop, next));
             let (here, later) = self.breaks.split_at_mut(self.offset[k + 1]);
             let here = &mut here[self.offset[k]..];
             let later = &later[..m - k - 1];
-            let constant = self.constant[k + 1]
-                + merge_hinges(later, shift, problem.due[stop], problem.ready[stop], here);
+            let constant =
+                self.constant[k + 1] + merge_hinges(later, shift, problem.due[stop], problem.ready[stop], here);
             self.constant[k] = constant;
             let sums = &mut self.sums[self.offset[k]..self.offset[k] + m - k];
             let mut total = 0.0;
@@ -458,11 +466,7 @@ impl Tails {
         let from = self.offset[k];
         let count = self.len() - k;
         let below = self.breaks[from..from + count].partition_point(|&q| q < t);
-        if below == 0 {
-            self.constant[k]
-        } else {
-            self.constant[k] + below as f64 * t - self.sums[from + below - 1]
-        }
+        if below == 0 { self.constant[k] } else { self.constant[k] + below as f64 * t - self.sums[from + below - 1] }
     }
 }
 
@@ -470,39 +474,40 @@ impl Tails {
 /// `due`, sorted, with every breakpoint below `ready` raised to `ready`;
 /// returns the constant the raising adds (`Σ (ready − q)` over those).
 fn merge_hinges(later: &[f64], shift: f64, due: f64, ready: f64, out: &mut [f64]) -> f64 {
-    let mut inserted = false;
-    let mut w = 0;
-    for &q in later {
-        let q = q - shift;
-        if !inserted && due <= q {
-            out[w] = due;
-            w += 1;
-            inserted = true;
-        }
-        out[w] = q;
-        w += 1;
+    let at = later.partition_point(|&q| q - shift < due);
+    for (o, &q) in out[..at].iter_mut().zip(&later[..at]) {
+        *o = q - shift;
     }
-    if !inserted {
-        out[w] = due;
+    out[at] = due;
+    for (o, &q) in out[at + 1..].iter_mut().zip(&later[at..]) {
+        *o = q - shift;
     }
-    let mut added = 0.0;
-    for q in out.iter_mut() {
-        if *q >= ready {
-            break;
-        }
-        added += ready - *q;
-        *q = ready;
-    }
+    let raised = out.partition_point(|&q| q < ready);
+    let added = out[..raised].iter().map(|&q| ready - q).sum();
+    out[..raised].fill(ready);
     added
 }
 
-/// A route's schedule: per position the service start, departure and the
-/// lateness so far, the total distance, and the tail functions.
+/// A route's schedule: per position the arrival, departure, lateness and
+/// waiting so far, the total distance, and the tail functions.
+///
+/// Delaying the driver's arrival at position `j` by `δ` (as inserting stops
+/// before it does) leaves the order from `j` on unchanged, and the delay
+/// shrinks by each wait it meets: service at `k ≥ j` starts
+/// `max(0, δ + cum_wait[j − 1] − cum_wait[k])` later, and stop `k` gets later
+/// by `max(0, δ + cum_wait[j − 1] − absorb[k])`, where `absorb[k]` adds the
+/// time `k` had to spare before its window closed. So the cost of a delay is
+/// a sum over these arrays, without replaying the stops.
 struct Timeline {
-    start: Vec<f64>,
+    arrival: Vec<f64>,
     departure: Vec<f64>,
     /// Lateness of positions `0..=k`.
     cum_late: Vec<f64>,
+    /// Waiting for windows to open at positions `0..=k`.
+    cum_wait: Vec<f64>,
+    /// `cum_wait[k]` plus how long before its window's end service at `k`
+    /// starts (zero when late).
+    absorb: Vec<f64>,
     distance: f64,
     tails: Tails,
 }
@@ -511,9 +516,11 @@ impl Timeline {
     fn new(problem: &Problem, route: &[usize]) -> Timeline {
         let m = route.len();
         let mut timeline = Timeline {
-            start: vec![0.0; m],
+            arrival: vec![0.0; m],
             departure: vec![0.0; m],
             cum_late: vec![0.0; m],
+            cum_wait: vec![0.0; m],
+            absorb: vec![0.0; m],
             distance: 0.0,
             tails: Tails::new(m),
         };
@@ -526,12 +533,17 @@ impl Timeline {
         let mut node = self.node_before(problem, route, lo);
         let mut at = self.departure_before(lo);
         let mut late = self.late_before(lo);
+        let mut waited = self.wait_before(lo);
         for (k, &stop) in route.iter().enumerate().skip(lo) {
-            let (start, l, departure) = problem.serve(stop, at + problem.travel(node, stop));
+            let arrival = at + problem.travel(node, stop);
+            let (start, l, departure) = problem.serve(stop, arrival);
             late += l;
-            self.start[k] = start;
+            waited += start - arrival;
+            self.arrival[k] = arrival;
             self.departure[k] = departure;
             self.cum_late[k] = late;
+            self.cum_wait[k] = waited;
+            self.absorb[k] = waited + (problem.due[stop] - start).max(0.0);
             node = stop;
             at = departure;
         }
@@ -549,6 +561,16 @@ impl Timeline {
 
     fn late_before(&self, k: usize) -> f64 {
         if k == 0 { 0.0 } else { self.cum_late[k - 1] }
+    }
+
+    /// The tail function `f_k(t)` (see [`Tails`]), metered.
+    fn tail_lateness(&self, meter: &Meter, k: usize, t: f64) -> f64 {
+        meter.tail();
+        self.tails.lateness(k, t)
+    }
+
+    fn wait_before(&self, k: usize) -> f64 {
+        if k == 0 { 0.0 } else { self.cum_wait[k - 1] }
     }
 
     fn lateness(&self) -> f64 {
@@ -627,12 +649,13 @@ fn first_stop(item: Item) -> usize {
 }
 
 /// Builds a route by inserting the jobs one by one where each costs least.
-#[inline(never)]
-fn construct(problem: &Problem) -> Vec<usize> {
+fn construct(problem: &Problem, meter: &Meter) -> Vec<usize> {
     let mut route = Vec::with_capacity(problem.n);
     for item in items_by_deadline(problem) {
         let timeline = Timeline::new(problem, &route);
-        let placement = best_placement(problem, &route, &timeline, item, f64::INFINITY, &mut never);
+        meter.timeline(route.len());
+        let insertion = Insertion { problem, route: &route, timeline: &timeline, meter };
+        let placement = insertion.best(item, f64::INFINITY, &mut never);
         let (first, second) = placement.map_or((route.len(), route.len()), |p| (p.first, p.second));
         route = with_item(&route, item, first, second);
     }
@@ -659,22 +682,131 @@ fn with_item(route: &[usize], item: Item, first: usize, second: usize) -> Vec<us
     out
 }
 
-/// The cheapest placement of `item` in `route` costing less than `bound`;
-/// the first found on ties (positions ascending).
-///
-/// `blink` is asked before a candidate becomes the best; when it says yes the
-/// candidate is passed over (randomised recreation; [`never`] otherwise).
-fn best_placement(
-    problem: &Problem,
-    route: &[usize],
-    timeline: &Timeline,
-    item: Item,
-    bound: f64,
-    blink: &mut dyn FnMut() -> bool,
-) -> Option<Placement> {
-    match item {
-        Item::Single(stop) => best_single_placement(problem, route, timeline, stop, bound, blink),
-        Item::Pair(pickup, dropoff) => best_pair_placement(problem, route, timeline, pickup, dropoff, bound, blink),
+/// A route ready to take an item: the route, its timeline and the meter.
+struct Insertion<'a> {
+    problem: &'a Problem,
+    route: &'a [usize],
+    timeline: &'a Timeline,
+    meter: &'a Meter,
+}
+
+impl Insertion<'_> {
+    /// The cheapest placement of `item` costing less than `bound`; the
+    /// first found on ties (positions ascending).
+    ///
+    /// `blink` is asked before a candidate becomes the best; when it says yes
+    /// the candidate is passed over (randomised recreation; [`never`]
+    /// otherwise).
+    fn best(&self, item: Item, bound: f64, blink: &mut dyn FnMut() -> bool) -> Option<Placement> {
+        match item {
+            Item::Single(stop) => self.best_single(stop, bound, blink),
+            Item::Pair(pickup, dropoff) => self.best_pair(pickup, dropoff, bound, blink),
+        }
+    }
+
+    fn best_single(&self, stop: usize, bound: f64, blink: &mut dyn FnMut() -> bool) -> Option<Placement> {
+        let (problem, route, tl, meter) = (self.problem, self.route, self.timeline, self.meter);
+        let total_late = tl.lateness();
+        let mut best: Option<Placement> = None;
+        let mut best_cost = bound;
+        for x in 0..=route.len() {
+            meter.add(1);
+            let before = tl.node_before(problem, route, x);
+            let (departure, own_late) = problem.visit(before, tl.departure_before(x), stop);
+            // Everything after `x` is delayed, so at least as late as now.
+            if cost(tl.distance, total_late + own_late) >= best_cost {
+                continue;
+            }
+            let mut late = tl.late_before(x) + own_late;
+            let mut added = problem.d(before, stop);
+            if let Some(&next) = route.get(x) {
+                added += problem.d(stop, next) - problem.d(before, next);
+                late += tl.tail_lateness(meter, x, departure + problem.travel(stop, next));
+            }
+            let c = cost(tl.distance + added, late);
+            if c < best_cost && !blink() {
+                best_cost = c;
+                best = Some(Placement { first: x, second: x, cost: c });
+            }
+        }
+        best
+    }
+
+    /// Every pickup position `x`, every drop-off position `y ≥ x` after it;
+    /// bounds cut both loops short.
+    fn best_pair(
+        &self,
+        pickup: usize,
+        dropoff: usize,
+        bound: f64,
+        blink: &mut dyn FnMut() -> bool,
+    ) -> Option<Placement> {
+        let (problem, route, tl, meter) = (self.problem, self.route, self.timeline, self.meter);
+        let m = route.len();
+        let mut best: Option<Placement> = None;
+        let mut best_cost = bound;
+        for x in 0..=m {
+            meter.add(1);
+            let before = tl.node_before(problem, route, x);
+            let next = route.get(x).copied();
+            let (pickup_departure, pickup_late) = problem.visit(before, tl.departure_before(x), pickup);
+            let late_through_pickup = tl.late_before(x) + pickup_late;
+            // The route with the pickup alone bounds every placement with the
+            // pickup here: the drop-off only adds distance and delay.
+            let pickup_added =
+                problem.d(before, pickup) + next.map_or(0.0, |b| problem.d(pickup, b) - problem.d(before, b));
+            let pickup_only_late = late_through_pickup
+                + next.map_or(0.0, |b| tl.tail_lateness(meter, x, pickup_departure + problem.travel(pickup, b)));
+            if cost(tl.distance + pickup_added, pickup_only_late) >= best_cost {
+                continue;
+            }
+
+            // The drop-off right after the pickup.
+            let (departure, dropoff_late) = problem.visit(pickup, pickup_departure, dropoff);
+            let mut added = problem.d(before, pickup) + problem.d(pickup, dropoff);
+            let mut late = late_through_pickup + dropoff_late;
+            if let Some(b) = next {
+                added += problem.d(dropoff, b) - problem.d(before, b);
+                late += tl.tail_lateness(meter, x, departure + problem.travel(dropoff, b));
+            }
+            let c = cost(tl.distance + added, late);
+            if c < best_cost && !blink() {
+                best_cost = c;
+                best = Some(Placement { first: x, second: x, cost: c });
+            }
+
+            // The drop-off after route[x..y].
+            let (mut node, mut at, mut late) = (pickup, pickup_departure, late_through_pickup);
+            for y in x + 1..=m {
+                meter.add(1);
+                let stop = route[y - 1];
+                let (departure, l) = problem.visit(node, at, stop);
+                (node, at, late) = (stop, departure, late + l);
+                // The drop-off is reached after `at`: its lateness only grows.
+                let dropoff_floor = (at - problem.due[dropoff]).max(0.0);
+                if cost(tl.distance + pickup_added, pickup_only_late + dropoff_floor) >= best_cost {
+                    break;
+                }
+                let after = route.get(y).copied();
+                let added = pickup_added
+                    + problem.d(node, dropoff)
+                    + after.map_or(0.0, |n| problem.d(dropoff, n) - problem.d(node, n));
+                let (departure, dropoff_late) = problem.visit(node, at, dropoff);
+                if cost(tl.distance + added, pickup_only_late + dropoff_late) >= best_cost {
+                    continue;
+                }
+                let mut total = late + dropoff_late;
+                if let Some(n) = after {
+                    total += tl.tail_lateness(meter, y, departure + problem.travel(dropoff, n));
+                }
+                let c = cost(tl.distance + added, total);
+                if c < best_cost && !blink() {
+                    best_cost = c;
+                    best = Some(Placement { first: x, second: y, cost: c });
+                }
+            }
+        }
+        best
     }
 }
 
@@ -683,151 +815,47 @@ fn never() -> bool {
     false
 }
 
-fn best_single_placement(
-    problem: &Problem,
-    route: &[usize],
-    tl: &Timeline,
-    stop: usize,
-    bound: f64,
-    blink: &mut dyn FnMut() -> bool,
-) -> Option<Placement> {
-    let total_late = tl.lateness();
-    let mut best: Option<Placement> = None;
-    let mut best_cost = bound;
-    for x in 0..=route.len() {
-        let before = tl.node_before(problem, route, x);
-        let (departure, own_late) = problem.visit(before, tl.departure_before(x), stop);
-        // Everything after `x` is delayed, so at least as late as now.
-        if cost(tl.distance, total_late + own_late) >= best_cost {
-            continue;
-        }
-        let mut late = tl.late_before(x) + own_late;
-        let mut added = problem.d(before, stop);
-        if let Some(&next) = route.get(x) {
-            added += problem.d(stop, next) - problem.d(before, next);
-            late += tl.tails.lateness(x, departure + problem.travel(stop, next));
-        }
-        let c = cost(tl.distance + added, late);
-        if c < best_cost && !blink() {
-            best_cost = c;
-            best = Some(Placement { first: x, second: x, cost: c });
-        }
-    }
-    best
-}
-
-fn best_pair_placement(
-    problem: &Problem,
-    route: &[usize],
-    tl: &Timeline,
-    pickup: usize,
-    dropoff: usize,
-    bound: f64,
-    blink: &mut dyn FnMut() -> bool,
-) -> Option<Placement> {
-    let m = route.len();
-    let total_late = tl.lateness();
-    let mut best: Option<Placement> = None;
-    let mut best_cost = bound;
-    for x in 0..=m {
-        let before = tl.node_before(problem, route, x);
-        let (pickup_departure, pickup_late) = problem.visit(before, tl.departure_before(x), pickup);
-        if cost(tl.distance, total_late + pickup_late) >= best_cost {
-            continue;
-        }
-        let late_through_pickup = tl.late_before(x) + pickup_late;
-
-        // The drop-off right after the pickup.
-        let (departure, dropoff_late) = problem.visit(pickup, pickup_departure, dropoff);
-        let mut added = problem.d(before, pickup) + problem.d(pickup, dropoff);
-        let mut late = late_through_pickup + dropoff_late;
-        if let Some(&next) = route.get(x) {
-            added += problem.d(dropoff, next) - problem.d(before, next);
-            late += tl.tails.lateness(x, departure + problem.travel(dropoff, next));
-        }
-        let c = cost(tl.distance + added, late);
-        if c < best_cost && !blink() {
-            best_cost = c;
-            best = Some(Placement { first: x, second: x, cost: c });
-        }
-
-        // The drop-off after route[x..y].
-        if x == m {
-            continue;
-        }
-        let pickup_added = problem.d(before, pickup) + problem.d(pickup, route[x]) - problem.d(before, route[x]);
-        let (mut node, mut at, mut late) = (pickup, pickup_departure, late_through_pickup);
-        for y in x + 1..=m {
-            let stop = route[y - 1];
-            let (departure, l) = problem.visit(node, at, stop);
-            (node, at, late) = (stop, departure, late + l);
-            // The rest is delayed too: at least its present lateness.
-            if cost(tl.distance + pickup_added, late + total_late - tl.cum_late[y - 1]) >= best_cost {
-                break;
-            }
-            let (departure, dropoff_late) = problem.visit(node, at, dropoff);
-            let mut added = pickup_added + problem.d(node, dropoff);
-            let mut total = late + dropoff_late;
-            if let Some(&next) = route.get(y) {
-                added += problem.d(dropoff, next) - problem.d(node, next);
-                total += tl.tails.lateness(y, departure + problem.travel(dropoff, next));
-            }
-            let c = cost(tl.distance + added, total);
-            if c < best_cost && !blink() {
-                best_cost = c;
-                best = Some(Placement { first: x, second: y, cost: c });
-            }
-        }
-    }
-    best
-}
-
 // ---------------------------------------------------------------------------
 // Local search
 
 /// Construction, or the input order when cheaper, improved by local search,
 /// then by rounds of ruin and recreate while the work budget lasts.
 fn solve(problem: &Problem) -> Vec<usize> {
-    let constructed = construct(problem);
+    let meter = Meter::default();
+    let constructed = construct(problem, &meter);
     let listed: Vec<usize> = (0..problem.n).collect();
+    meter.timeline(problem.n);
+    meter.timeline(problem.n);
     let start = if Timeline::new(problem, &listed).cost() < Timeline::new(problem, &constructed).cost() {
         listed
     } else {
         constructed
     };
-    let mut best = Search::new(problem, start);
+    let mut best = Search::new(problem, start, &meter);
     best.descend(true);
-    let mut work = best.work;
-    if std::env::var("SEQDBG").is_ok() { eprintln!("base {:.1} work {work}", best.cost()); }
     let mut current = best.route.clone();
-    let mut current_cost = best.cost();
-    let mut best_from_rounds = false;
+    let mut improved_by_rounds = false;
     let mut rng = SplitMix64(SEED);
     let items = items_by_deadline(problem);
     for round in 0..MAX_ROUNDS {
-        if work >= WORK_BUDGET || items.len() < 2 {
+        if meter.spent() >= WORK_BUDGET || items.len() < 2 {
             break;
         }
-        let (route, touched, spent) = ruin_and_recreate(problem, &current, &items, &mut rng);
-        let mut candidate = Search::focused(problem, route, &touched);
+        let (route, touched) = ruin_and_recreate(problem, &current, &items, &mut rng, &meter);
+        let mut candidate = Search::focused(problem, route, &touched, &meter);
         candidate.descend(false);
-        work += spent + candidate.work;
-        let cost = candidate.cost();
-        if std::env::var("SEQDBG").is_ok() { eprintln!("round {round} cand {:.1} best {:.1} work {work}", cost, best.cost()); }
-        // Record-to-record travel: walk on from anything within a margin of
+        // Record-to-record travel: go on from anything within a margin of
         // the best (shrinking to nothing), so the search can leave a basin.
         let margin = ACCEPT_MARGIN * (1.0 - round as f64 / MAX_ROUNDS as f64);
-        if cost <= best.cost() * (1.0 + margin) {
-            current = candidate.route.clone();
-            current_cost = cost;
+        if candidate.cost() <= best.cost() * (1.0 + margin) {
+            current.clone_from(&candidate.route);
         }
-        if improves(cost, best.cost()) {
+        if improves(candidate.cost(), best.cost()) {
             best = candidate;
-            best_from_rounds = true;
+            improved_by_rounds = true;
         }
     }
-    let _ = current_cost;
-    if best_from_rounds {
+    if improved_by_rounds {
         best.descend(true);
     }
     best.route
@@ -838,13 +866,42 @@ fn solve(problem: &Problem) -> Vec<usize> {
 const ACCEPT_MARGIN: f64 = 0.03;
 
 /// Rounds of ruin and recreate at most (small instances finish here).
-const MAX_ROUNDS: usize = 200;
+const MAX_ROUNDS: usize = 100;
 
-/// Search effort allowed in all, in units of one stop-pair examination
-/// (`n²` for a sweep over all moves of one kind): counted, not timed, so
-/// the answer does not depend on the machine or its load. Sized so 150
-/// stops stay well inside 50 ms on a phone-class core.
-const WORK_BUDGET: u64 = 6_000_000;
+/// Effort after which no new ruin-and-recreate round starts, in [`Meter`]
+/// units (about 3 ns each on a desktop core).
+const WORK_BUDGET: u64 = 4_000_000;
+
+/// Effort after which every search stops, even short of a local optimum: a
+/// bound on the time whatever the input (about 25 ms on a desktop core).
+const WORK_LIMIT: u64 = 8_000_000;
+
+/// Effort spent by one re-sequencing, in units of roughly one move looked
+/// at or one stop replayed (a few nanoseconds): counted, not timed, so the
+/// answer depends on neither the machine nor its load.
+#[derive(Default)]
+struct Meter(Cell<u64>);
+
+impl Meter {
+    fn add(&self, units: u64) {
+        self.0.set(self.0.get() + units);
+    }
+
+    fn spent(&self) -> u64 {
+        self.0.get()
+    }
+
+    /// Reading one tail function (a binary search).
+    fn tail(&self) {
+        self.add(8);
+    }
+
+    /// Building a timeline for `m` stops (the tail functions: `m²/2`
+    /// breakpoints).
+    fn timeline(&self, m: usize) {
+        self.add((m * m / 4 + m) as u64);
+    }
+}
 
 /// The perturbation stream's fixed seed: "random" but the same every run.
 const SEED: u64 = 0x00D0_0857_EB5E_0000;
@@ -871,20 +928,21 @@ impl SplitMix64 {
 /// Takes a few jobs out of `route` (those nearest a random stop, or random
 /// ones) and puts them back one by one, in random order, where each costs
 /// least. Escapes local optima the single moves cannot leave, such as two
-/// jobs that should trade places. Returns the route, the stops whose
-/// neighbours changed, and the work spent.
+/// jobs that should trade places. Returns the route and the stops whose
+/// neighbours changed.
 fn ruin_and_recreate(
     problem: &Problem,
     route: &[usize],
     items: &[Item],
     rng: &mut SplitMix64,
-) -> (Vec<usize>, Vec<usize>, u64) {
+    meter: &Meter,
+) -> (Vec<usize>, Vec<usize>) {
     // Two jobs at least (one is what pair relocation already tries), at
     // most a dozen (all of them on small instances).
     let most = items.len().min(12);
     let count = 2 + rng.below(most - 1);
     let mut chosen: Vec<usize> = (0..items.len()).collect();
-    if rng.next() % 2 == 0 {
+    if rng.next() & 1 == 0 {
         // Related removal: the jobs nearest one stop.
         let seed = route[rng.below(route.len())];
         let near = |item: &Item| match *item {
@@ -914,15 +972,15 @@ fn ruin_and_recreate(
         }
     }
     let mut rebuilt: Vec<usize> = route.iter().copied().filter(|s| !out.contains(s)).collect();
-    let mut work = 0;
     for item in removed {
         let timeline = Timeline::new(problem, &rebuilt);
-        let placement = best_placement(problem, &rebuilt, &timeline, item, f64::INFINITY, &mut || rng.next() % 100 < BLINK_PERCENT);
+        meter.timeline(rebuilt.len());
+        let insertion = Insertion { problem, route: &rebuilt, timeline: &timeline, meter };
+        let placement = insertion.best(item, f64::INFINITY, &mut || rng.next() % 100 < BLINK_PERCENT);
         let (first, second) = placement.map_or((rebuilt.len(), rebuilt.len()), |p| (p.first, p.second));
         rebuilt = with_item(&rebuilt, item, first, second);
-        work += 2 * (rebuilt.len() as u64).pow(2);
     }
-    (rebuilt, touched, work)
+    (rebuilt, touched)
 }
 
 /// Chance in percent that recreation passes over a placement that would have
@@ -949,10 +1007,8 @@ struct Search<'p> {
     /// when a move changes the stop's neighbours; so after the first sweep
     /// only the places a move touched are looked at again.
     look: [Vec<bool>; 3],
-    /// Moves still allowed: bounds the search whatever the input.
-    moves_left: usize,
-    /// Effort spent, in stop-pair examinations (see [`WORK_BUDGET`]).
-    work: u64,
+    /// Effort spent so far by the whole re-sequencing.
+    meter: &'p Meter,
 }
 
 /// Longest run of consecutive stops or-opt moves.
@@ -965,28 +1021,21 @@ const PAIRS: usize = 2;
 
 impl<'p> Search<'p> {
     /// A search from `route`, looking everywhere.
-    fn new(problem: &'p Problem, route: Vec<usize>) -> Search<'p> {
+    fn new(problem: &'p Problem, route: Vec<usize>, meter: &'p Meter) -> Search<'p> {
         let timeline = Timeline::new(problem, &route);
+        meter.timeline(route.len());
         let mut position = vec![0; problem.n];
         for (k, &stop) in route.iter().enumerate() {
             position[stop] = k;
         }
         let all = vec![true; problem.n];
-        Search {
-            problem,
-            route,
-            position,
-            timeline,
-            look: [all.clone(), all.clone(), all],
-            moves_left: 50 * problem.n + 100,
-            work: 0,
-        }
+        Search { problem, route, position, timeline, look: [all.clone(), all.clone(), all], meter }
     }
 
     /// A search from `route` looking only at `stops` and their neighbours
     /// (after a perturbation, the rest is as locally optimal as before).
-    fn focused(problem: &'p Problem, route: Vec<usize>, stops: &[usize]) -> Search<'p> {
-        let mut search = Search::new(problem, route);
+    fn focused(problem: &'p Problem, route: Vec<usize>, stops: &[usize], meter: &'p Meter) -> Search<'p> {
+        let mut search = Search::new(problem, route, meter);
         for look in &mut search.look {
             look.fill(false);
         }
@@ -1010,7 +1059,7 @@ impl<'p> Search<'p> {
     /// which the bits do not track).
     fn descend(&mut self, verify: bool) {
         self.sweep();
-        while verify && self.moves_left > 0 {
+        while verify && self.can_move() {
             for look in &mut self.look {
                 look.fill(true);
             }
@@ -1023,7 +1072,7 @@ impl<'p> Search<'p> {
     /// Runs the neighbourhoods until none improves; true if any did.
     fn sweep(&mut self) -> bool {
         let mut improved = false;
-        while self.moves_left > 0 && (self.segment_pass() || self.two_opt_pass() || self.pair_pass()) {
+        while self.can_move() && (self.segment_pass() || self.two_opt_pass() || self.pair_pass()) {
             improved = true;
         }
         improved
@@ -1033,6 +1082,11 @@ impl<'p> Search<'p> {
         self.timeline.cost()
     }
 
+    /// Whether the search may go on: work left.
+    fn can_move(&self) -> bool {
+        self.meter.spent() < WORK_LIMIT
+    }
+
     /// Takes a move: `route[lo..=hi]` changed in place; the stops at
     /// `touched` positions (where arcs changed) are looked at again.
     fn changed(&mut self, lo: usize, hi: usize, touched: &[usize]) {
@@ -1040,7 +1094,8 @@ impl<'p> Search<'p> {
             self.position[self.route[k]] = k;
         }
         self.timeline.refresh(self.problem, &self.route, lo, hi);
-        self.moves_left = self.moves_left.saturating_sub(1);
+        let m = self.route.len();
+        self.meter.add(((hi + 1) * m / 4 + m) as u64);
         for &k in touched {
             if let Some(&stop) = self.route.get(k) {
                 self.wake(stop);
@@ -1059,7 +1114,7 @@ impl<'p> Search<'p> {
     fn segment_pass(&mut self) -> bool {
         let mut improved = false;
         let mut i = 0;
-        while i < self.route.len() && self.moves_left > 0 {
+        while i < self.route.len() && self.can_move() {
             let stop = self.route[i];
             if !self.look[RUNS][stop] {
                 i += 1;
@@ -1080,13 +1135,12 @@ impl<'p> Search<'p> {
     fn two_opt_pass(&mut self) -> bool {
         let mut improved = false;
         let mut i = 0;
-        while i + 1 < self.route.len() && self.moves_left > 0 {
+        while i + 1 < self.route.len() && self.can_move() {
             let stop = self.route[i];
             if !self.look[REVERSALS][stop] {
                 i += 1;
                 continue;
             }
-            self.work += self.route.len() as u64;
             if self.reverse_from(i) {
                 improved = true;
             } else {
@@ -1102,14 +1156,15 @@ impl<'p> Search<'p> {
     fn pair_pass(&mut self) -> bool {
         let mut improved = false;
         for pickup in 0..self.problem.n {
-            if self.moves_left == 0 {
+            if !self.can_move() {
                 break;
             }
-            let Some(dropoff) = self.problem.dropoff_of(pickup) else { continue };
+            let Some(dropoff) = self.problem.dropoff_of(pickup) else {
+                continue;
+            };
             if !(self.look[PAIRS][pickup] || self.look[PAIRS][dropoff]) {
                 continue;
             }
-            self.work += 2 * (self.route.len() as u64).pow(2);
             if self.relocate_pair(pickup, dropoff) {
                 improved = true;
             } else {
@@ -1123,7 +1178,6 @@ impl<'p> Search<'p> {
     /// Moves the run `route[i..i + len]` to the first place, later or
     /// earlier, where the route gets cheaper. True if it moved.
     fn move_segment(&mut self, i: usize, len: usize) -> bool {
-        self.work += 2 * self.route.len() as u64;
         if let Some(j) = self.segment_later(i, len) {
             self.route[i..=j].rotate_left(len);
             // New arcs: before i, around the run's new place.
@@ -1146,7 +1200,6 @@ impl<'p> Search<'p> {
     }
 
     /// The first `j` such that putting the run after `route[j]` improves.
-    #[inline(never)]
     fn segment_later(&self, i: usize, len: usize) -> Option<usize> {
         let (p, r, tl) = (self.problem, &self.route, &self.timeline);
         let current = self.cost();
@@ -1159,6 +1212,7 @@ impl<'p> Search<'p> {
         let floor = tl.distance - removed - inner - 1e-6;
         let (mut node, mut at, mut late) = (before, tl.departure_before(i), tl.late_before(i));
         for j in i + len..r.len() {
+            self.meter.add(1);
             let stop = r[j];
             // Passing the run's own drop-off would put it before its pickup.
             if self.within(p.pickup_of(stop), i, i + len) {
@@ -1170,8 +1224,7 @@ impl<'p> Search<'p> {
                 break; // lateness only grows from here
             }
             let next = r.get(j + 1).copied();
-            let distance = tl.distance - removed + p.d(stop, first)
-                + next.map_or(0.0, |y| p.d(last, y) - p.d(stop, y));
+            let distance = tl.distance - removed + p.d(stop, first) + next.map_or(0.0, |y| p.d(last, y) - p.d(stop, y));
             if !improves(cost(distance, late), current) {
                 continue;
             }
@@ -1181,7 +1234,7 @@ impl<'p> Search<'p> {
                 (run_node, run_at, run_late) = (s, departure, run_late + l);
             }
             if let Some(y) = next {
-                run_late += tl.tails.lateness(j + 1, run_at + p.travel(last, y));
+                run_late += tl.tail_lateness(self.meter, j + 1, run_at + p.travel(last, y));
             }
             if improves(cost(distance, run_late), current) {
                 return Some(j);
@@ -1192,7 +1245,6 @@ impl<'p> Search<'p> {
 
     /// The first `j` (nearest first) such that putting the run before
     /// `route[j]` improves.
-    #[inline(never)]
     fn segment_earlier(&self, i: usize, len: usize) -> Option<usize> {
         let (p, r, tl) = (self.problem, &self.route, &self.timeline);
         if i == 0 {
@@ -1206,22 +1258,21 @@ impl<'p> Search<'p> {
         // The stops jumped over are delayed: at least as late as now; the
         // stops after the run are reached no earlier than straight from
         // `route[i - 1]` at its present departure.
-        let tail_floor = after.map_or(0.0, |a| {
-            tl.tails.lateness(i + len, tl.departure[i - 1] + p.travel(r[i - 1], a))
-        });
+        let tail_floor =
+            after.map_or(0.0, |a| tl.tail_lateness(self.meter, i + len, tl.departure[i - 1] + p.travel(r[i - 1], a)));
         let late_floor = tl.cum_late[i - 1] + tail_floor;
         if !improves(cost(tl.distance - removed - inner - 1e-6, late_floor), current) {
             return None;
         }
         for j in (0..i).rev() {
+            self.meter.add(1);
             let stop = r[j];
             // Jumping over the pickup of the run's drop-off breaks precedence.
             if self.within(p.dropoff_of(stop), i, i + len) {
                 break;
             }
             let before = tl.node_before(p, r, j);
-            let distance =
-                tl.distance - removed + p.d(before, first) + p.d(last, stop) - p.d(before, stop);
+            let distance = tl.distance - removed + p.d(before, first) + p.d(last, stop) - p.d(before, stop);
             if !improves(cost(distance, late_floor), current) {
                 continue;
             }
@@ -1235,8 +1286,13 @@ impl<'p> Search<'p> {
     }
 
     /// Lateness of the route with the run `route[i..i + len]` moved before
-    /// `route[j]` (`j < i`), or None once it cannot beat `current`.
-    #[inline(never)]
+    /// `route[j]` (`j < i`), or None once it cannot beat `current`. The
+    /// stops jumped over keep their order and are only delayed, so their
+    /// extra lateness and the delay they pass on come from the timeline's
+    /// delay arrays (see [`Timeline`]) rather than a replay.
+    ///
+    /// `tail_floor` is the lateness of the stops after the run when the
+    /// jumped-over ones pass on no delay.
     fn late_with_run_before(
         &self,
         i: usize,
@@ -1252,31 +1308,28 @@ impl<'p> Search<'p> {
             let (departure, l) = p.visit(node, at, s);
             (node, at, late) = (s, departure, late + l);
         }
-        if !improves(cost(distance, late + tl.cum_late[i - 1] - tl.late_before(j) + tail_floor), current) {
+        let delay = (at + p.travel(node, r[j]) - tl.arrival[j]).max(0.0);
+        let x = delay + tl.wait_before(j);
+        let passed_on = (x - tl.cum_wait[i - 1]).max(0.0);
+        late += tl.cum_late[i - 1] - tl.late_before(j);
+        if !improves(cost(distance, late + tail_floor), current) {
             return None;
         }
-        let mut k = j;
-        stat(0, 1);
-        while k < i {
-            stat(1, 1);
-            let stop = r[k];
-            let (start, l, departure) = p.serve(stop, at + p.travel(node, stop));
-            if start <= tl.start[k] + 1e-9 {
-                // Waiting absorbed the delay: from here on as before.
-                late += tl.cum_late[i - 1] - tl.late_before(k);
-                (node, at) = (r[i - 1], tl.departure[i - 1]);
-                break;
+        late += match r.get(i + len) {
+            Some(&next) if passed_on > 0.0 => {
+                let leave = tl.departure[i - 1] + passed_on;
+                tl.tail_lateness(self.meter, i + len, leave + p.travel(r[i - 1], next))
             }
-            (node, at, late) = (stop, departure, late + l);
-            k += 1;
-            if !improves(cost(distance, late + tl.cum_late[i - 1] - tl.cum_late[k - 1] + tail_floor), current) {
-                return None;
+            _ => tail_floor,
+        };
+        for k in j..i {
+            self.meter.add(1);
+            if x <= tl.wait_before(k) || !improves(cost(distance, late), current) {
+                break; // the delay is used up, or it is too late already
             }
+            late += (x - tl.absorb[k]).max(0.0);
         }
-        if let Some(&next) = r.get(i + len) {
-            late += tl.tails.lateness(i + len, at + p.travel(node, next));
-        }
-        Some(late)
+        improves(cost(distance, late), current).then_some(late)
     }
 
     /// Reverses the first stretch `route[i..=j]` whose reversal improves.
@@ -1289,27 +1342,28 @@ impl<'p> Search<'p> {
         false
     }
 
-    #[inline(never)]
     fn reversal_from(&self, i: usize) -> Option<usize> {
         let (p, r, tl) = (self.problem, &self.route, &self.timeline);
         let current = self.cost();
         let before = tl.node_before(p, r, i);
         let late_floor = tl.late_before(i);
         for j in i + 1..r.len() {
+            self.meter.add(1);
             let stop = r[j];
             // A stretch holding both ends of a job cannot be reversed.
             if self.within(p.pickup_of(stop), i, j) {
                 break;
             }
             let next = r.get(j + 1).copied();
-            let distance = tl.distance + p.d(before, stop) - p.d(before, r[i])
-                + next.map_or(0.0, |y| p.d(r[i], y) - p.d(stop, y));
+            let distance =
+                tl.distance + p.d(before, stop) - p.d(before, r[i]) + next.map_or(0.0, |y| p.d(r[i], y) - p.d(stop, y));
             if !improves(cost(distance, late_floor), current) {
                 continue;
             }
             let (mut node, mut at, mut late) = (before, tl.departure_before(i), late_floor);
             let mut pruned = false;
             for &s in r[i..=j].iter().rev() {
+                self.meter.add(1);
                 let (departure, l) = p.visit(node, at, s);
                 (node, at, late) = (s, departure, late + l);
                 if !improves(cost(distance, late), current) {
@@ -1321,7 +1375,7 @@ impl<'p> Search<'p> {
                 continue;
             }
             if let Some(y) = next {
-                late += tl.tails.lateness(j + 1, at + p.travel(node, y));
+                late += tl.tail_lateness(self.meter, j + 1, at + p.travel(node, y));
             }
             if improves(cost(distance, late), current) {
                 return Some(j);
@@ -1332,14 +1386,15 @@ impl<'p> Search<'p> {
 
     /// Takes a job's two ends out and puts them back where the route costs
     /// least, if that improves.
-    #[inline(never)]
     fn relocate_pair(&mut self, pickup: usize, dropoff: usize) -> bool {
         let p = self.problem;
         let reduced: Vec<usize> = self.route.iter().copied().filter(|&s| s != pickup && s != dropoff).collect();
         let timeline = Timeline::new(p, &reduced);
+        self.meter.timeline(reduced.len());
         let current = self.cost();
         let bound = current - (1e-6 + 1e-12 * current.abs());
-        let Some(placement) = best_pair_placement(p, &reduced, &timeline, pickup, dropoff, bound, &mut never) else {
+        let insertion = Insertion { problem: p, route: &reduced, timeline: &timeline, meter: self.meter };
+        let Some(placement) = insertion.best_pair(pickup, dropoff, bound, &mut never) else {
             return false;
         };
         if !improves(placement.cost, current) {
@@ -1347,11 +1402,12 @@ impl<'p> Search<'p> {
         }
         let lo = self.position[pickup].min(placement.first);
         let (was_p, was_d) = (self.position[pickup], self.position[dropoff]);
-        let old_neighbours = [was_p.wrapping_sub(1), was_p + 1, was_d.wrapping_sub(1), was_d + 1]
-            .map(|k| self.route.get(k).copied());
+        let old_neighbours =
+            [was_p.wrapping_sub(1), was_p + 1, was_d.wrapping_sub(1), was_d + 1].map(|k| self.route.get(k).copied());
         self.route = with_item(&reduced, Item::Pair(pickup, dropoff), placement.first, placement.second);
-        let hi = self.route.len() - 1;
         let (now_p, now_d) = (placement.first, placement.second + 1);
+        // Past both drop-off positions, old and new, the route is as before.
+        let hi = was_d.max(now_d);
         self.changed(lo, hi, &[now_p.wrapping_sub(1), now_p, now_p + 1, now_d.wrapping_sub(1), now_d, now_d + 1]);
         for stop in old_neighbours.into_iter().flatten() {
             self.wake(stop);

@@ -52,10 +52,7 @@ impl Rng {
 /// A point `north_m` and `east_m` metres from the city centre.
 fn at(north_m: f64, east_m: f64) -> GeoPoint {
     let lat0: f64 = 52.52;
-    GeoPoint {
-        latitude: lat0 + north_m / 111_195.0,
-        longitude: 13.40 + east_m / (111_195.0 * lat0.to_radians().cos()),
-    }
+    GeoPoint { latitude: lat0 + north_m / 111_195.0, longitude: 13.40 + east_m / (111_195.0 * lat0.to_radians().cos()) }
 }
 
 fn window(rng: &mut Rng, opens_within_h: f64, width_h: f64) -> TimeWindow {
@@ -78,7 +75,13 @@ fn instance() -> SequenceRequest {
             let w = window(&mut rng, 3.0, 2.0);
             keyed.push((
                 a.min(b),
-                SequenceStop { job_id, kind: StopKind::Pickup, location: shop, window: w, service_time: Duration::minutes(3) },
+                SequenceStop {
+                    job_id,
+                    kind: StopKind::Pickup,
+                    location: shop,
+                    window: w,
+                    service_time: Duration::minutes(3),
+                },
             ));
         }
         let location = at(rng.range(-half, half), rng.range(-half, half));
@@ -117,7 +120,7 @@ fn resequence_150_stops(c: &mut Criterion) {
     assert_eq!(request.stops.len(), 150);
     report(&request);
     let mut group = c.benchmark_group("sequence");
-    group.sample_size(30);
+    group.sample_size(20).measurement_time(std::time::Duration::from_secs(6));
     group.bench_function("resequence_150_stops", |b| b.iter(|| resequence(black_box(&request)).unwrap()));
     group.finish();
 }
