@@ -36,19 +36,9 @@ lib="$libdir/$libname"
 
 # Whatever happens, the last line is the summary (tests/run-all.sh reads it);
 # like run-all.sh, a suite that could not run counts as one failure.
-gen="" summarized=0 dispatch_pid=""
-stop_dispatch() {
-  [[ -n "$dispatch_pid" ]] || return 0
-  kill "$dispatch_pid" 2>/dev/null || true
-  local waited=0
-  while kill -0 "$dispatch_pid" 2>/dev/null && ((waited < 50)); do
-    sleep 0.1
-    waited=$((waited + 1))
-  done
-  kill -KILL "$dispatch_pid" 2>/dev/null || true
-  wait "$dispatch_pid" 2>/dev/null || true
-  dispatch_pid=""
-}
+gen="" summarized=0
+# shellcheck source=tools/dispatch-server.sh
+source "$repo/tests/tools/dispatch-server.sh"
 finish() {
   local rc=$?
   stop_dispatch
@@ -112,35 +102,7 @@ fi
 # The reference dispatch server prints `listening on http://ADDR` once it
 # accepts connections. The chroot shares the host's network, so the tests
 # reach it at the same address; swift-env.sh forwards the variable.
-start_dispatch() {
-  local out="$logdir/dispatch.out" err="$logdir/dispatch.err" line waited=0
-  : >"$out"
-  "$target/debug/doorstep-sim" serve --addr 127.0.0.1:0 >"$out" 2>"$err" </dev/null &
-  dispatch_pid=$!
-  # Up to 30 s for the first whole line; give up at once if the server died.
-  while (($(wc -l <"$out") < 1)); do
-    if ! kill -0 "$dispatch_pid" 2>/dev/null; then
-      echo "swift.sh: ERROR: the dispatch server exited before listening:" >&2
-      cat "$err" >&2
-      return 1
-    fi
-    if ((waited >= 300)); then
-      echo "swift.sh: ERROR: the dispatch server did not start within 30 s" >&2
-      cat "$err" >&2
-      return 1
-    fi
-    sleep 0.1
-    waited=$((waited + 1))
-  done
-  line="$(head -n 1 "$out")"
-  if [[ "$line" != "listening on http://"* ]]; then
-    echo "swift.sh: ERROR: unexpected first line from the dispatch server: $line" >&2
-    return 1
-  fi
-  export DOORSTEP_DISPATCH_URL="${line#listening on }"
-  echo "swift.sh: dispatch server at $DOORSTEP_DISPATCH_URL" >&2
-}
-start_dispatch
+start_dispatch "$logdir" "$target/debug/doorstep-sim"
 SWIFT_ENV_PASSTHRU="${SWIFT_ENV_PASSTHRU:+$SWIFT_ENV_PASSTHRU }DOORSTEP_DISPATCH_URL"
 
 # -L to link, -rpath so the test binary finds the library when it runs.
