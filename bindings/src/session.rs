@@ -4,7 +4,7 @@ use crate::types::DeliveryJob;
 use doorstep_core::store::Mutation;
 use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus, TokenError};
 use doorstep_core::nav::{CompletionCheck, Fix};
-use doorstep_core::{GeoPoint, JobAction, JobEvent, JobSummary, NavSnapshot, NavigationOptions, ObserverHealth, Transition};
+use doorstep_core::{GeoPoint, JobAction, RouteGeometry, JobEvent, JobSummary, NavSnapshot, NavigationOptions, ObserverHealth, Transition};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -209,6 +209,11 @@ impl DriverSession {
     /// The navigation in progress, restored after a restart.
     pub fn navigation(&self) -> Result<Option<NavSnapshot>, DoorstepError> {
         guard(|| self.0.navigation())
+    }
+
+    /// Follows the road a routing service drew after a reroute request.
+    pub fn accept_reroute(&self, stop_index: u32, geometry: RouteGeometry) -> Result<NavSnapshot, DoorstepError> {
+        guard(|| self.0.accept_reroute(stop_index, geometry))
     }
 
     pub fn stop_navigation(&self) -> Result<(), DoorstepError> {

@@ -154,6 +154,27 @@ impl DriverSession {
         Ok(slot.as_ref().map(|a| snapshot(&a.plan, &a.state, Vec::new(), Vec::new(), Vec::new())))
     }
 
+    /// Takes the road a routing service drew after a reroute request: the
+    /// leg to stop `stop_index` follows `geometry` from now on, and progress
+    /// on that leg starts again from the next fix.
+    #[tracing::instrument(skip(self, geometry))]
+    pub fn accept_reroute(&self, stop_index: u32, geometry: crate::jobs::RouteGeometry) -> Result<NavSnapshot> {
+        let mut slot = lock(&self.inner.nav.0);
+        if slot.is_none() {
+            *slot = self.restore_navigation()?;
+        }
+        let active = slot.as_mut().ok_or_else(|| CoreError::invalid("navigation", "no navigation has been started"))?;
+        let mut route = active.route.clone();
+        route.replace_leg_geometry(stop_index, Some(&geometry))?;
+        let mut plan_stops = active.plan.stops.clone();
+        plan_stops[stop_index as usize].leg = Some(geometry);
+        let plan = Plan { origin: active.plan.origin, stops: plan_stops, options: active.plan.options.clone() };
+        self.store().save_navigation(&to_json(&plan)?, &to_json(&active.state)?)?;
+        active.plan = plan;
+        active.route = route;
+        Ok(snapshot(&active.plan, &active.state, Vec::new(), Vec::new(), Vec::new()))
+    }
+
     pub fn stop_navigation(&self) -> Result<()> {
         self.store().clear_navigation()?;
         *lock(&self.inner.nav.0) = None;

@@ -170,3 +170,26 @@ fn a_job_added_mid_route_is_sequenced_in_at_the_next_fix() {
         assert_eq!(kinds, vec![StopKind::Pickup, StopKind::Dropoff], "pickup before drop-off for {job}");
     }
 }
+
+#[test]
+fn a_rerouted_leg_is_followed_and_survives_a_restart() {
+    let fx = Fixture::new();
+    let (job_id, road) = {
+        let session = fx.open_with_sample();
+        let job_id = accepted_job(&session, "HPM-2402");
+        let store = session.job(job_id).unwrap().pickup.store.location;
+        let start = offset(store, 0.0, -600.0);
+        session.start_navigation(start, NavigationOptions::default()).unwrap();
+        let road = doorstep_core::nav::geometry::encode_polyline(&[start, offset(store, 300.0, -300.0), store], 6).unwrap();
+        let bad = RouteGeometry { polyline: "not a polyline".into(), precision: 6 };
+        assert!(matches!(session.accept_reroute(0, bad), Err(CoreError::InvalidInput { .. })));
+        assert!(session.accept_reroute(9, road.clone()).is_err());
+        let snapshot = session.accept_reroute(0, road.clone()).unwrap();
+        assert_eq!(snapshot.stops[0].leg.as_ref(), Some(&road));
+        (job_id, road)
+    };
+    let session = fx.open();
+    let restored = session.navigation().unwrap().unwrap();
+    assert_eq!(restored.stops[0].leg.as_ref(), Some(&road));
+    assert_eq!(restored.stops[0].job_id, job_id);
+}
