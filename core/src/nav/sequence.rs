@@ -69,6 +69,7 @@ use crate::error::{CoreError, Result};
 use crate::jobs::{GeoPoint, TimeWindow};
 use crate::nav::StopKind;
 use chrono::{DateTime, TimeDelta, Utc};
+use super::geometry::check_point;
 use geo::{Distance, Haversine, Point};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -224,23 +225,6 @@ fn kind_name(kind: StopKind) -> &'static str {
         StopKind::Pickup => "pickup",
         StopKind::Dropoff => "drop-off",
     }
-}
-
-/// A coordinate must be finite and on the globe.
-fn check_point(field: &str, p: GeoPoint) -> Result<()> {
-    if !(p.latitude.is_finite() && (-90.0..=90.0).contains(&p.latitude)) {
-        return Err(CoreError::invalid(
-            format!("{field}.latitude"),
-            format!("{} is not a latitude in [-90, 90]", p.latitude),
-        ));
-    }
-    if !(p.longitude.is_finite() && (-180.0..=180.0).contains(&p.longitude)) {
-        return Err(CoreError::invalid(
-            format!("{field}.longitude"),
-            format!("{} is not a longitude in [-180, 180]", p.longitude),
-        ));
-    }
-    Ok(())
 }
 
 /// An order given to [`evaluate`] must visit each stop once, pickups first.

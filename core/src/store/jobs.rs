@@ -448,7 +448,7 @@ pub(super) fn append_event(
     Ok(JobEvent { sequence, job_id, at, kind, from_state, to_state, failure })
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(super) fn to_json<T: Serialize>(value: &T) -> String {
     // The model's types are plain data; serializing them cannot fail.
     serde_json::to_string(value).unwrap_or_default()
 }

@@ -5,7 +5,7 @@
 //! without its mutation nor a mutation without its action.
 
 use super::Database;
-use super::jobs::{TxError, append_event, set_state_in, upsert_definition_in};
+use super::jobs::{TxError, append_event, set_state_in, to_json, upsert_definition_in};
 use crate::dispatch::ServerJob;
 use crate::error::{CoreError, Result};
 use crate::jobs::*;
@@ -391,10 +391,6 @@ fn write_conflict_in(tx: &Transaction<'_>, job_id: Uuid, state: JobState, confli
     tx.prepare_cached("UPDATE jobs SET conflict = ?2, updated_at_us = ?3 WHERE id = ?1")?
         .execute(params![job_id.to_string(), to_json(&conflict), at.timestamp_micros()])?;
     append_event(tx, job_id, at, JobEventKind::Reconciled, Some(state), state, None)
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
 }
 
 #[cfg(test)]
