@@ -94,14 +94,9 @@ impl DriverSession {
             return Err(CoreError::invalid("options", "planning speed must be above zero and service time not negative"));
         }
         let jobs = self.open_jobs()?;
-        let now = self.inner.clock.now();
-        let stops = plan_stops(&jobs, origin, now, &options)?;
-        let route = Route::new(Some(origin), stops.clone())?;
-        let state = NavState::new(&route);
-        let plan = Plan { origin: Some(origin), stops, options };
-        self.store().save_navigation(&to_json(&plan)?, &to_json(&state)?)?;
-        let snapshot = snapshot(&plan, &state, Vec::new(), Vec::new(), Vec::new());
-        *lock(&self.inner.nav.0) = Some(Active { plan, route, state });
+        let active = self.plan_route(&jobs, origin, options)?;
+        let snapshot = snapshot(&active.plan, &active.state, Vec::new(), Vec::new(), Vec::new());
+        *lock(&self.inner.nav.0) = Some(active);
         Ok(snapshot)
     }
 
@@ -110,10 +105,7 @@ impl DriverSession {
     /// stores the new state.
     #[tracing::instrument(skip_all)]
     pub fn push_fix(&self, fix: Fix) -> Result<NavSnapshot> {
-        let mut slot = lock(&self.inner.nav.0);
-        if slot.is_none() {
-            *slot = self.restore_navigation()?;
-        }
+        let mut slot = self.navigation_slot()?;
         if slot.is_none() {
             return Err(CoreError::invalid("navigation", "no navigation has been started"));
         }
@@ -147,10 +139,7 @@ impl DriverSession {
 
     /// The navigation in progress, if any (restored after a restart).
     pub fn navigation(&self) -> Result<Option<NavSnapshot>> {
-        let mut slot = lock(&self.inner.nav.0);
-        if slot.is_none() {
-            *slot = self.restore_navigation()?;
-        }
+        let slot = self.navigation_slot()?;
         Ok(slot.as_ref().map(|a| snapshot(&a.plan, &a.state, Vec::new(), Vec::new(), Vec::new())))
     }
 
@@ -159,10 +148,7 @@ impl DriverSession {
     /// on that leg starts again from the next fix.
     #[tracing::instrument(skip(self, geometry))]
     pub fn accept_reroute(&self, stop_index: u32, geometry: crate::jobs::RouteGeometry) -> Result<NavSnapshot> {
-        let mut slot = lock(&self.inner.nav.0);
-        if slot.is_none() {
-            *slot = self.restore_navigation()?;
-        }
+        let mut slot = self.navigation_slot()?;
         let active = slot.as_mut().ok_or_else(|| CoreError::invalid("navigation", "no navigation has been started"))?;
         let mut route = active.route.clone();
         route.replace_leg_geometry(stop_index, Some(&geometry))?;
@@ -186,11 +172,8 @@ impl DriverSession {
     pub fn completion_check(&self, job_id: Uuid, fix: &Fix) -> Result<CompletionCheck> {
         let job = self.job(job_id)?;
         let config = {
-            let mut slot = lock(&self.inner.nav.0);
-            if slot.is_none() {
-                *slot = self.restore_navigation()?;
-            }
-            slot.as_ref().map(|a| a.plan.options.config.clone()).unwrap_or_default()
+            self.navigation_slot()?
+                .as_ref().map(|a| a.plan.options.config.clone()).unwrap_or_default()
         };
         let stop = nav::RouteStop::new(&dropoff_stop(&job, 0.0))?;
         nav::completion_check(&stop, fix, &config)
@@ -215,17 +198,31 @@ impl DriverSession {
             *slot = None;
             return Ok(());
         }
-        let options = active.plan.options.clone();
-        let origin = fix.position();
-        let now = self.inner.clock.now();
-        let stops = plan_stops(&jobs, origin, now, &options)?;
+        let replanned = self.plan_route(&jobs, fix.position(), active.plan.options.clone())?;
+        tracing::info!(stops = replanned.plan.stops.len(), "route re-planned after job changes");
+        *slot = Some(replanned);
+        Ok(())
+    }
+
+    /// Orders the stops of `jobs` from `origin`, prepares the route and
+    /// stores the new plan with a fresh state.
+    fn plan_route(&self, jobs: &[Job], origin: GeoPoint, options: NavigationOptions) -> Result<Active> {
+        let stops = plan_stops(jobs, origin, self.inner.clock.now(), &options)?;
         let route = Route::new(Some(origin), stops.clone())?;
         let state = NavState::new(&route);
         let plan = Plan { origin: Some(origin), stops, options };
         self.store().save_navigation(&to_json(&plan)?, &to_json(&state)?)?;
-        tracing::info!(stops = plan.stops.len(), "route re-planned after job changes");
-        *slot = Some(Active { plan, route, state });
-        Ok(())
+        Ok(Active { plan, route, state })
+    }
+
+    /// The navigation slot, with a navigation saved before a restart loaded
+    /// into it.
+    fn navigation_slot(&self) -> Result<std::sync::MutexGuard<'_, Option<Active>>> {
+        let mut slot = lock(&self.inner.nav.0);
+        if slot.is_none() {
+            *slot = self.restore_navigation()?;
+        }
+        Ok(slot)
     }
 
     fn open_jobs(&self) -> Result<Vec<Job>> {
