@@ -7,10 +7,12 @@
 //! a panic in the core reaches the shell as `DoorstepError::Internal`.
 
 mod error;
+mod keys;
 mod session;
 mod types;
 
 pub use error::DoorstepError;
+pub use keys::DeviceSigner;
 pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
 pub use types::ImportSummary;
 

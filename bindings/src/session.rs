@@ -86,7 +86,7 @@ impl Subscription {
 
 /// A driver's session over one database file on the phone.
 #[derive(uniffi::Object)]
-pub struct DriverSession(doorstep_core::DriverSession);
+pub struct DriverSession(pub(crate) doorstep_core::DriverSession);
 
 #[uniffi::export]
 impl DriverSession {

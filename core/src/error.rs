@@ -53,6 +53,49 @@ pub enum CoreError {
 
     #[error("internal error: {reason}")]
     Internal { reason: String },
+
+    // --- device keys ---
+    /// The device signer is missing, locked or refused to sign.
+    #[error("device key unavailable: {reason}")]
+    KeyUnavailable { reason: String },
+
+    // --- proof of delivery and handoffs ---
+    /// Finalize refused: each entry names one unmet requirement.
+    #[error("proof of delivery incomplete: {}", missing.join(", "))]
+    RequirementsNotMet { missing: Vec<String> },
+    #[error("barcode {barcode} is not on this job's manifest")]
+    UnknownBarcode { barcode: String },
+    #[error("barcode {barcode} was already scanned")]
+    DuplicateScan { barcode: String },
+    #[error("barcode {barcode} belongs to job {job_reference}")]
+    BarcodeOfOtherJob { barcode: String, job_reference: String },
+    #[error("wrong PIN; {attempts_left} attempts left")]
+    WrongPin { attempts_left: u32 },
+    #[error("too many wrong PINs; the PIN check is locked")]
+    PinLockedOut,
+    /// A photo or file the shell passed cannot be read or is not an image.
+    #[error("cannot use media {path}: {reason}")]
+    MediaUnusable { path: String, reason: String },
+    #[error("the device storage is full: {reason}")]
+    DiskFull { reason: String },
+    /// The completion policy blocks finishing this far from the drop-off
+    /// unless the driver gives an override reason.
+    #[error("{distance_m:.0} m from the drop-off; an override reason is needed")]
+    TooFarFromDropoff { distance_m: f64 },
+
+    // --- door access ---
+    /// The lock (or the core, before asking it) refused to open.
+    #[error("door access denied: {reason}")]
+    Denied { reason: String },
+    #[error("no usable grant for door {door_id}: {reason}")]
+    NoGrant { door_id: String, reason: String },
+    #[error("Bluetooth unavailable: {reason}")]
+    BluetoothUnavailable { reason: String },
+    #[error("lock {lock_id} not in range")]
+    LockOutOfRange { lock_id: String },
+    /// The link to the lock broke mid-exchange or the lock spoke nonsense.
+    #[error("lock link failed: {reason}")]
+    LinkFailed { reason: String },
 }
 
 impl CoreError {

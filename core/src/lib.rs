@@ -11,6 +11,8 @@
 //! - [`nav`]: navigation along the route: progress, arrivals, off-route,
 //!   ETA, completion policy and on-device re-sequencing (pure);
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
+//! - [`keys`]: the device key (a shell's [`keys::DeviceSigner`] or the
+//!   software one), signature checks and hashing;
 //! - [`clock`]: time as an input, so tests and the simulator control it.
 //!
 //! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
@@ -19,6 +21,7 @@ pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod jobs;
+pub mod keys;
 pub mod nav;
 pub mod runtime;
 pub mod session;

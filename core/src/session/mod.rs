@@ -16,13 +16,14 @@ use crate::clock::{Clock, SystemClock};
 use crate::dispatch;
 use crate::error::{CoreError, Result, panic_message};
 use crate::jobs::*;
+use crate::keys::DeviceSigner;
 use crate::store::{Database, ImportOutcome};
 use crate::sync::SyncStatus;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use uuid::Uuid;
 
 /// Told of every change to the session's jobs, in commit order, on a core
@@ -42,11 +43,15 @@ pub struct ObserverHealth {
 
 pub struct SessionOptions {
     pub clock: Arc<dyn Clock>,
+    /// The device key that signs proofs of delivery, handoff receipts and
+    /// door requests; can also be set later with
+    /// [`DriverSession::set_device_signer`].
+    pub device_signer: Option<Arc<dyn DeviceSigner>>,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { clock: Arc::new(SystemClock) }
+        SessionOptions { clock: Arc::new(SystemClock), device_signer: None }
     }
 }
 
@@ -68,6 +73,7 @@ struct Inner {
     deliveries: Sender<Delivery>,
     sync: syncing::SyncSlot,
     nav: navigation::NavSlot,
+    device_signer: RwLock<Option<Arc<dyn DeviceSigner>>>,
 }
 
 enum Delivery {
@@ -113,8 +119,25 @@ impl DriverSession {
                 deliveries: sender,
                 sync: syncing::SyncSlot::default(),
                 nav: navigation::NavSlot::default(),
+                device_signer: RwLock::new(options.device_signer),
             }),
         })
+    }
+
+    /// Installs (or replaces) the device key used for everything this
+    /// session signs.
+    pub fn set_device_signer(&self, signer: Arc<dyn DeviceSigner>) {
+        *self.inner.device_signer.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(signer);
+    }
+
+    /// The device key, or `KeyUnavailable` when the shell has not set one.
+    pub(crate) fn device_signer(&self) -> Result<Arc<dyn DeviceSigner>> {
+        self.inner
+            .device_signer
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| CoreError::KeyUnavailable { reason: "no device signer has been set".into() })
     }
 
     pub fn path(&self) -> PathBuf {

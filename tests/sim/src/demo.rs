@@ -45,7 +45,7 @@ impl JobObserver for CountingObserver {
 pub fn run(db_path: &Path, out: &mut dyn Write) -> Result<DemoReport, DemoError> {
     let shift_start: DateTime<Utc> = "2026-11-23T16:50:00Z".parse().expect("a valid instant");
     let clock = Arc::new(ManualClock::starting_at(shift_start));
-    let session = DriverSession::open_with(db_path, SessionOptions { clock: clock.clone() })?;
+    let session = DriverSession::open_with(db_path, SessionOptions { clock: clock.clone(), ..SessionOptions::default() })?;
     let observer = Arc::new(CountingObserver(AtomicU64::new(0)));
     let subscription = session.subscribe(observer.clone());
 

@@ -23,7 +23,7 @@ impl Fixture {
     }
 
     pub fn open(&self) -> DriverSession {
-        DriverSession::open_with(self.db(), SessionOptions { clock: self.clock.clone() }).unwrap()
+        DriverSession::open_with(self.db(), SessionOptions { clock: self.clock.clone(), ..SessionOptions::default() }).unwrap()
     }
 
     pub fn open_with_sample(&self) -> DriverSession {
