@@ -68,6 +68,23 @@ pub enum DoorstepError {
     #[error("{distance_m:.0} m from the drop-off; an override reason is needed")]
     TooFarFromDropoff { distance_m: f64 },
 
+    // --- store handoffs ---
+    /// A scanned handoff code's signature does not match its bytes.
+    #[error("the handoff {what} signature does not verify")]
+    HandoffSignatureInvalid { what: String },
+    /// The code was made for (or signed by) another driver's device.
+    #[error("the handoff is for device key {expected_key_id}, not {actual_key_id}")]
+    HandoffWrongDevice { expected_key_id: String, actual_key_id: String },
+    /// The code does not fit what this device knows.
+    #[error("the handoff does not match: {reason}")]
+    HandoffMismatch { reason: String },
+    /// This offer was accepted before; each one is good once.
+    #[error("handoff {handoff_id} was already accepted")]
+    HandoffReplayed { handoff_id: String },
+    /// The offer is too old (or too far ahead) for this device's clock.
+    #[error("the handoff offer is {age_seconds} s from this device's time; staff must make a new one")]
+    HandoffExpired { age_seconds: i64 },
+
     // --- door access ---
     /// The lock (or the core, before asking it) refused to open.
     #[error("door access denied: {reason}")]
@@ -113,6 +130,14 @@ impl From<CoreError> for DoorstepError {
             CoreError::MediaUnusable { path, reason } => DoorstepError::MediaUnusable { path, reason },
             CoreError::DiskFull { reason } => DoorstepError::DiskFull { reason },
             CoreError::TooFarFromDropoff { distance_m } => DoorstepError::TooFarFromDropoff { distance_m },
+            // store handoffs
+            CoreError::HandoffSignatureInvalid { what } => DoorstepError::HandoffSignatureInvalid { what },
+            CoreError::HandoffWrongDevice { expected_key_id, actual_key_id } => {
+                DoorstepError::HandoffWrongDevice { expected_key_id, actual_key_id }
+            }
+            CoreError::HandoffMismatch { reason } => DoorstepError::HandoffMismatch { reason },
+            CoreError::HandoffReplayed { handoff_id } => DoorstepError::HandoffReplayed { handoff_id },
+            CoreError::HandoffExpired { age_seconds } => DoorstepError::HandoffExpired { age_seconds },
             // door access
             CoreError::Denied { reason } => DoorstepError::Denied { reason },
             CoreError::NoGrant { door_id, reason } => DoorstepError::NoGrant { door_id, reason },

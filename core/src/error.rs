@@ -83,6 +83,24 @@ pub enum CoreError {
     #[error("{distance_m:.0} m from the drop-off; an override reason is needed")]
     TooFarFromDropoff { distance_m: f64 },
 
+    // --- store handoffs ---
+    /// A scanned handoff code's signature does not match its bytes.
+    #[error("the handoff {what} signature does not verify")]
+    HandoffSignatureInvalid { what: String },
+    /// The code was made for (or signed by) another driver's device.
+    #[error("the handoff is for device key {expected_key_id}, not {actual_key_id}")]
+    HandoffWrongDevice { expected_key_id: String, actual_key_id: String },
+    /// The code does not fit what this device knows: another offer, another
+    /// store, a broken custody chain.
+    #[error("the handoff does not match: {reason}")]
+    HandoffMismatch { reason: String },
+    /// This offer was accepted before; each one is good once.
+    #[error("handoff {handoff_id} was already accepted")]
+    HandoffReplayed { handoff_id: String },
+    /// The offer is too far from this device's clock to be a fresh one.
+    #[error("the handoff offer is {age_seconds} s from this device's time; staff must make a new one")]
+    HandoffExpired { age_seconds: i64 },
+
     // --- door access ---
     /// The lock (or the core, before asking it) refused to open.
     #[error("door access denied: {reason}")]

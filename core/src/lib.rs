@@ -13,6 +13,8 @@
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
 //! - [`keys`]: the device key (a shell's [`keys::DeviceSigner`] or the
 //!   software one), signature checks and hashing;
+//! - [`handoff`]: store handoffs: signed offers, acceptances and receipts,
+//!   their QR codes, and the store staff's [`handoff::StoreSession`];
 //! - [`clock`]: time as an input, so tests and the simulator control it.
 //!
 //! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
@@ -20,6 +22,7 @@
 pub mod clock;
 pub mod dispatch;
 pub mod error;
+pub mod handoff;
 pub mod jobs;
 pub mod keys;
 pub mod nav;
