@@ -176,6 +176,50 @@ impl HandoffReceipt {
     }
 }
 
+/// One receipt as it concerns one job: what the job's screen shows as
+/// "handed over" (or "returned"), and what a later receipt chains to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCustody {
+    pub job_id: uuid::Uuid,
+    /// Hex of the receipt hash: the link the next custody record names.
+    pub receipt_hash: String,
+    pub handoff_id: uuid::Uuid,
+    pub direction: codec::Direction,
+    pub store_id: uuid::Uuid,
+    pub confirmed: Vec<String>,
+    pub discrepancies: Vec<codec::Discrepancy>,
+    pub partial_reason: Option<String>,
+    /// Hex of the receipt this one follows in the chain.
+    pub previous_receipt: Option<String>,
+    pub staff_key_id: String,
+    pub driver_key_id: String,
+    pub offered_at: DateTime<Utc>,
+    pub accepted_at: DateTime<Utc>,
+}
+
+impl JobCustody {
+    /// The job's part of a receipt; `None` when the receipt does not list it.
+    pub fn of(receipt: &HandoffReceipt, job_id: uuid::Uuid) -> Result<Option<JobCustody>> {
+        let content = &receipt.offer.content;
+        let Some(job) = content.jobs.iter().find(|job| job.job_id == job_id) else { return Ok(None) };
+        Ok(Some(JobCustody {
+            job_id,
+            receipt_hash: hex(&receipt.hash()?),
+            handoff_id: content.handoff_id,
+            direction: content.direction,
+            store_id: content.store_id,
+            confirmed: job.confirmed.clone(),
+            discrepancies: job.discrepancies.clone(),
+            partial_reason: job.partial_reason.clone(),
+            previous_receipt: job.previous_receipt.map(|h| hex(&h)),
+            staff_key_id: content.staff_key.key_id(),
+            driver_key_id: content.driver_key.key_id(),
+            offered_at: content.created_at,
+            accepted_at: receipt.acceptance.accepted_at,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

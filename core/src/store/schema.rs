@@ -115,6 +115,61 @@ const MIGRATIONS: &[&str] = &[
         state     TEXT NOT NULL
     ) STRICT;
     "#,
+    // store handoffs: the staff device's handoffs in progress (jobs, scans,
+    // discrepancies) and the signed receipts both devices keep, with the
+    // packages each receipt moved per job (the custody chain).
+    r#"
+    CREATE TABLE handoffs (
+        id            TEXT PRIMARY KEY NOT NULL,
+        direction     TEXT NOT NULL CHECK (direction IN ('pickup', 'return')),
+        driver_key    BLOB NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('open', 'offered', 'completed')),
+        started_at_us INTEGER NOT NULL,
+        offer         BLOB,
+        offer_hash    BLOB UNIQUE
+    ) STRICT;
+
+    CREATE TABLE handoff_jobs (
+        handoff_id     TEXT NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE,
+        job_id         TEXT NOT NULL REFERENCES jobs(id),
+        position       INTEGER NOT NULL,
+        partial_reason TEXT,
+        PRIMARY KEY (handoff_id, job_id)
+    ) STRICT;
+
+    -- One row per barcode per handoff: scanned (confirmed), or reported
+    -- missing or extra; `damaged` marks a confirmed package's note.
+    CREATE TABLE handoff_packages (
+        handoff_id TEXT NOT NULL REFERENCES handoffs(id) ON DELETE CASCADE,
+        barcode    TEXT NOT NULL,
+        job_id     TEXT,
+        kind       TEXT NOT NULL CHECK (kind IN ('confirmed', 'missing', 'extra')),
+        note       TEXT,
+        damaged    TEXT,
+        sequence   INTEGER NOT NULL,
+        PRIMARY KEY (handoff_id, barcode)
+    ) STRICT;
+
+    CREATE TABLE handoff_receipts (
+        receipt_hash   BLOB PRIMARY KEY NOT NULL,
+        handoff_id     TEXT NOT NULL UNIQUE,
+        direction      TEXT NOT NULL,
+        offer          BLOB NOT NULL,
+        acceptance     BLOB NOT NULL,
+        recorded_at_us INTEGER NOT NULL,
+        -- The staff device keeps the receipts it has yet to send.
+        to_send        INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE TABLE handoff_custody (
+        receipt_hash BLOB NOT NULL REFERENCES handoff_receipts(receipt_hash),
+        job_id       TEXT NOT NULL,
+        direction    TEXT NOT NULL,
+        confirmed    TEXT NOT NULL,
+        PRIMARY KEY (receipt_hash, job_id)
+    ) STRICT;
+    CREATE INDEX handoff_custody_by_job ON handoff_custody(job_id, direction);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
