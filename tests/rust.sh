@@ -11,6 +11,13 @@ log="$log_dir/rust.log"
 # shellcheck source=tools/schemathesis-env.sh
 source tests/tools/schemathesis-env.sh || { echo "rust: 0 passed, 1 failed"; exit 1; }
 
+# The handoff QR test decodes the core's PNG with a standard reader, zbarimg
+# (Debian's zbar-tools).
+if ! command -v zbarimg >/dev/null; then
+    { apt-get install -y -q zbar-tools || { apt-get update -q && apt-get install -y -q zbar-tools; }; } >/dev/null 2>&1 \
+        || echo "rust.sh: could not install zbar-tools; the handoff QR reader test will fail" >&2
+fi
+
 cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # Doc examples must stay true; benchmarks must keep building (tests/bench.sh

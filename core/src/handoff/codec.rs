@@ -35,10 +35,11 @@ pub const MAX_JOBS: usize = 32;
 pub const MAX_PACKAGES_PER_JOB: usize = 64;
 pub const MAX_BARCODE_BYTES: usize = 64;
 pub const MAX_NOTE_BYTES: usize = 140;
-/// The largest message that still fits a version-25 QR code at error
-/// correction level M in alphanumeric mode (1,853 characters); anything
-/// bigger is too dense for a phone camera to read reliably at arm's length.
-pub const MAX_MESSAGE_BYTES: usize = 1_200;
+/// The largest message: its text (1,354 characters) still fits a version-25
+/// QR code (117×117 modules) at error correction level M; anything denser
+/// is hard for a phone camera to read off another phone's screen. A
+/// realistic ten-package offer is about 430 bytes (version 16).
+pub const MAX_MESSAGE_BYTES: usize = 900;
 
 const KIND_CHECK_IN: u8 = 1;
 const KIND_OFFER: u8 = 2;

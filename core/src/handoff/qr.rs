@@ -93,6 +93,12 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_handoff_message_fits_the_version_the_codec_promises() {
+        let largest = format!("{}{}", crate::handoff::codec::TEXT_PREFIX, crate::handoff::base45::encode(&[0xa5; crate::handoff::codec::MAX_MESSAGE_BYTES]));
+        assert_eq!(QrSymbol::new(&largest).unwrap().version(), 25);
+    }
+
+    #[test]
     fn text_too_long_for_any_qr_code_is_refused() {
         assert!(QrSymbol::new(&"A".repeat(5000)).is_err());
     }

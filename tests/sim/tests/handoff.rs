@@ -1,0 +1,497 @@
+//! Store handoffs through the public API: a driver's session and a store's
+//! session, each with its own software key and database, passing QR texts
+//! the way the two cameras would.
+
+mod common;
+
+use common::Fixture;
+use doorstep_core::handoff::{Direction, DiscrepancyKind, HandoffReceipt, QrSymbol, StoreSession};
+use doorstep_core::keys::SoftwareSigner;
+use doorstep_core::{CoreError, DriverSession, FailureReason, JobState, Transition};
+use std::sync::Arc;
+use uuid::Uuid;
+
+const STORE: &str = "775bf8b3-3b4a-5397-9d8f-453d5c4ef140";
+const HPM_2401: &str = "f83adc5d-00a4-5760-b151-14243daf701b"; // DS100000, DS100001
+const HPM_2404: &str = "154e2f40-8788-5ca7-9c01-5ed41b1839dd"; // DS100300, DS100301
+const HPM_2407: &str = "fe7e74be-bf80-5036-bac2-48ede103ea88"; // DS100600, DS100601
+
+fn id(text: &str) -> Uuid {
+    Uuid::parse_str(text).unwrap()
+}
+
+struct Counter {
+    fixture: Fixture,
+    driver: DriverSession,
+    store: StoreSession,
+}
+
+impl Counter {
+    /// A driver who accepted HPM-2401 and HPM-2404 and stands at the store's
+    /// counter (2401 arrived by geofence, 2404 not yet), and the store's
+    /// device with the same dispatch document.
+    fn new() -> Counter {
+        let fixture = Fixture::new();
+        let driver = fixture.open_with_sample();
+        driver.set_device_signer(Arc::new(SoftwareSigner::generate().unwrap()));
+        for (job, transition) in [(HPM_2401, Transition::Accept), (HPM_2401, Transition::ArriveAtPickup), (HPM_2404, Transition::Accept)] {
+            driver.apply(id(job), transition).unwrap();
+        }
+        let store = StoreSession::open(
+            fixture.dir.path().join("store.db"),
+            id(STORE),
+            Arc::new(SoftwareSigner::generate().unwrap()),
+            fixture.clock.clone(),
+        )
+        .unwrap();
+        assert_eq!(store.import_document(common::MALL_PICKUP_RUN.as_bytes()).unwrap(), 4, "only this store's orders");
+        Counter { fixture, driver, store }
+    }
+
+    fn start(&self, direction: Direction, jobs: &[&str]) -> Uuid {
+        let check_in = self.driver.handoff_check_in_code().unwrap();
+        let ids: Vec<Uuid> = jobs.iter().map(|j| id(j)).collect();
+        self.store.start_handoff(direction, &check_in, &ids).unwrap().handoff_id
+    }
+
+    fn scan_all(&self, handoff: Uuid, barcodes: &[&str]) {
+        for barcode in barcodes {
+            self.store.scan(handoff, barcode).unwrap();
+        }
+    }
+
+    /// Everything the driver's device holds that a refused handoff must
+    /// leave as it was.
+    fn driver_snapshot(&self) -> (Vec<(JobState, u64)>, usize, usize) {
+        let jobs = self.driver.jobs().unwrap().iter().map(|j| (j.state, j.version)).collect();
+        let custody = [HPM_2401, HPM_2404, HPM_2407].iter().map(|j| self.driver.handoff_custody(id(j)).unwrap().len()).sum();
+        (jobs, self.driver.outbox().unwrap().len(), custody)
+    }
+}
+
+#[test]
+fn a_full_offline_handoff_moves_the_jobs_and_leaves_one_receipt_on_both_devices() {
+    let counter = Counter::new();
+    let awaiting: Vec<String> = counter.store.orders_awaiting_pickup().unwrap().into_iter().map(|o| o.reference).collect();
+    assert_eq!(awaiting, ["HPM-2401", "HPM-2404", "HPM-2407", "HPM-2409"]);
+
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+    counter.scan_all(handoff, &["DS100000", "DS100301", "DS100001", "DS100300"]);
+    let view = counter.store.handoff(handoff).unwrap();
+    assert!(view.jobs.iter().all(|job| job.unscanned.is_empty()));
+    let offer = counter.store.offer_code(handoff).unwrap();
+    assert_eq!(counter.store.offer_code(handoff).unwrap(), offer, "the same code is shown again");
+    assert!(counter.store.scan(handoff, "DS100000").is_err(), "scans are frozen once offered");
+
+    let outbox_before = counter.driver.outbox().unwrap().len();
+    let accepted = counter.driver.accept_handoff_offer(&offer).unwrap();
+    assert_eq!(accepted.direction, Direction::Pickup);
+    assert!(accepted.jobs.iter().all(|job| job.state == JobState::PickedUp));
+    assert_eq!(counter.driver.job(id(HPM_2404)).unwrap().state, JobState::PickedUp, "arrival is implied by the handoff");
+    // HPM-2401: confirm_pickup; HPM-2404: arrive_at_pickup, confirm_pickup.
+    let queued: Vec<(Uuid, &str)> =
+        counter.driver.outbox().unwrap()[outbox_before..].iter().map(|m| (m.job_id, m.transition.name())).collect();
+    assert_eq!(
+        queued,
+        [(id(HPM_2401), "confirm_pickup"), (id(HPM_2404), "arrive_at_pickup"), (id(HPM_2404), "confirm_pickup")]
+    );
+
+    let receipt = counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+    assert_eq!(doorstep_core::keys::hex(&receipt.hash().unwrap()), accepted.receipt_hash);
+    let driver_side = counter.driver.handoff_custody(id(HPM_2404)).unwrap();
+    let store_side = counter.store.custody(id(HPM_2404)).unwrap();
+    assert_eq!(driver_side, store_side, "both devices hold the same record");
+    assert_eq!(driver_side.len(), 1);
+    assert_eq!(driver_side[0].confirmed, ["DS100301", "DS100300"], "in scan order");
+    assert_eq!(driver_side[0].previous_receipt, None, "custody starts at the store");
+
+    let to_send = counter.store.receipts_to_send().unwrap();
+    assert_eq!(to_send.len(), 1);
+    assert_eq!(HandoffReceipt::from_record_body(&to_send[0]).unwrap(), receipt);
+    counter.store.mark_receipt_sent(&accepted.receipt_hash).unwrap();
+    assert!(counter.store.receipts_to_send().unwrap().is_empty());
+    let awaiting: Vec<String> = counter.store.orders_awaiting_pickup().unwrap().into_iter().map(|o| o.reference).collect();
+    assert_eq!(awaiting, ["HPM-2407", "HPM-2409"]);
+
+    assert!(matches!(counter.store.complete_handoff(&accepted.acceptance_code), Err(CoreError::HandoffReplayed { .. })));
+}
+
+#[test]
+fn a_partial_handoff_needs_a_reason_and_the_driver_sees_what_is_missing() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(handoff, &["DS100000"]);
+    match counter.store.offer_code(handoff) {
+        Err(CoreError::RequirementsNotMet { missing }) => {
+            assert_eq!(missing.len(), 1);
+            assert!(missing[0].contains("HPM-2401") && missing[0].contains("reason"), "{missing:?}");
+        }
+        other => panic!("expected RequirementsNotMet, got {other:?}"),
+    }
+    counter.store.set_partial_reason(handoff, id(HPM_2401), Some("second box still in the back room")).unwrap();
+    let offer = counter.store.offer_code(handoff).unwrap();
+    let accepted = counter.driver.accept_handoff_offer(&offer).unwrap();
+    counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+
+    let custody = counter.driver.handoff_custody(id(HPM_2401)).unwrap();
+    assert_eq!(custody[0].confirmed, ["DS100000"]);
+    assert_eq!(custody[0].partial_reason.as_deref(), Some("second box still in the back room"));
+    assert_eq!(custody[0].discrepancies.len(), 1);
+    assert_eq!(custody[0].discrepancies[0].kind, DiscrepancyKind::Missing);
+    assert_eq!(custody[0].discrepancies[0].barcode, "DS100001");
+    assert_eq!(counter.driver.job(id(HPM_2401)).unwrap().state, JobState::PickedUp);
+}
+
+#[test]
+fn a_job_with_nothing_scanned_cannot_be_offered() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+    counter.scan_all(handoff, &["DS100000", "DS100001"]);
+    match counter.store.offer_code(handoff) {
+        Err(CoreError::RequirementsNotMet { missing }) => {
+            assert!(missing.iter().any(|m| m.contains("HPM-2404") && m.contains("no package scanned")), "{missing:?}")
+        }
+        other => panic!("expected RequirementsNotMet, got {other:?}"),
+    }
+}
+
+#[test]
+fn scans_are_checked_one_by_one_and_discrepancies_travel_with_the_receipt() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+    counter.scan_all(handoff, &["DS100000", "DS100001", "DS100300"]);
+    let before = counter.store.handoff(handoff).unwrap();
+    assert_eq!(counter.store.scan(handoff, "DS100000"), Err(CoreError::DuplicateScan { barcode: "DS100000".into() }));
+    assert_eq!(
+        counter.store.scan(handoff, "DS100600"),
+        Err(CoreError::BarcodeOfOtherJob { barcode: "DS100600".into(), job_reference: "HPM-2407".into() })
+    );
+    // Another store's package is unknown to this store's device.
+    assert_eq!(counter.store.scan(handoff, "DS100100"), Err(CoreError::UnknownBarcode { barcode: "DS100100".into() }));
+    assert_eq!(counter.store.scan(handoff, "NOPE-1"), Err(CoreError::UnknownBarcode { barcode: "NOPE-1".into() }));
+    assert!(matches!(counter.store.scan(handoff, ""), Err(CoreError::InvalidInput { .. })));
+    assert!(matches!(
+        counter.store.record_discrepancy(handoff, DiscrepancyKind::Damaged, "DS100301", "dented"),
+        Err(CoreError::InvalidInput { .. })
+    ), "a package not scanned cannot be handed over damaged");
+    assert!(matches!(
+        counter.store.record_discrepancy(handoff, DiscrepancyKind::Extra, "DS100000", "?"),
+        Err(CoreError::InvalidInput { .. })
+    ));
+    assert_eq!(counter.store.handoff(handoff).unwrap(), before, "refused scans change nothing");
+
+    counter.store.record_discrepancy(handoff, DiscrepancyKind::Damaged, "DS100001", "corner crushed").unwrap();
+    counter.store.record_discrepancy(handoff, DiscrepancyKind::Missing, "DS100301", "not on the shelf").unwrap();
+    counter.store.record_discrepancy(handoff, DiscrepancyKind::Extra, "NOPE-1", "unlabelled bag with the order").unwrap();
+    assert!(matches!(
+        counter.store.record_discrepancy(handoff, DiscrepancyKind::Missing, "DS100301", "again"),
+        Err(CoreError::DuplicateScan { .. })
+    ));
+    counter.store.set_partial_reason(handoff, id(HPM_2404), Some("recipient agreed to one box today")).unwrap();
+    let offer = counter.store.offer_code(handoff).unwrap();
+    let accepted = counter.driver.accept_handoff_offer(&offer).unwrap();
+    let receipt = counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+
+    let content = &receipt.offer.content;
+    assert_eq!(content.extras.len(), 1);
+    assert_eq!(content.extras[0].barcode, "NOPE-1");
+    let on_2401 = &counter.driver.handoff_custody(id(HPM_2401)).unwrap()[0];
+    assert_eq!(on_2401.confirmed, ["DS100000", "DS100001"], "a damaged package still changes hands");
+    assert_eq!(on_2401.discrepancies[0].kind, DiscrepancyKind::Damaged);
+    assert_eq!(on_2401.partial_reason, None);
+    let on_2404 = &counter.driver.handoff_custody(id(HPM_2404)).unwrap()[0];
+    assert_eq!(on_2404.confirmed, ["DS100300"]);
+    assert_eq!(on_2404.discrepancies[0].note, "not on the shelf");
+}
+
+/// Replaces one character of a code with another of the Base45 alphabet.
+fn with_char_changed(code: &str, index: usize) -> String {
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[index] = if chars[index] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn a_tampered_offer_is_refused_at_every_character_and_changes_nothing() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+    counter.scan_all(handoff, &["DS100000", "DS100001", "DS100300", "DS100301"]);
+    let offer = counter.store.offer_code(handoff).unwrap();
+    let before = counter.driver_snapshot();
+    for index in 0..offer.len() {
+        match counter.driver.accept_handoff_offer(&with_char_changed(&offer, index)) {
+            Err(CoreError::InvalidInput { .. } | CoreError::HandoffSignatureInvalid { .. } | CoreError::HandoffWrongDevice { .. }) => {}
+            other => panic!("character {index}: {other:?}"),
+        }
+    }
+    assert!(matches!(counter.driver.accept_handoff_offer("not a code"), Err(CoreError::InvalidInput { .. })));
+    assert_eq!(counter.driver_snapshot(), before);
+    // The untouched code still works.
+    counter.driver.accept_handoff_offer(&offer).unwrap();
+}
+
+#[test]
+fn a_tampered_acceptance_is_refused_by_the_store() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(handoff, &["DS100000", "DS100001"]);
+    let accepted = counter.driver.accept_handoff_offer(&counter.store.offer_code(handoff).unwrap()).unwrap();
+    for index in 4..accepted.acceptance_code.len() {
+        match counter.store.complete_handoff(&with_char_changed(&accepted.acceptance_code, index)) {
+            Err(CoreError::InvalidInput { .. } | CoreError::HandoffSignatureInvalid { .. } | CoreError::HandoffMismatch { .. }) => {}
+            other => panic!("character {index}: {other:?}"),
+        }
+    }
+    assert_eq!(counter.store.receipts_to_send().unwrap().len(), 0);
+    counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+}
+
+#[test]
+fn an_offer_for_another_drivers_device_is_refused() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(handoff, &["DS100000", "DS100001"]);
+    let offer = counter.store.offer_code(handoff).unwrap();
+    let before = counter.driver_snapshot();
+    counter.driver.set_device_signer(Arc::new(SoftwareSigner::generate().unwrap()));
+    assert!(matches!(counter.driver.accept_handoff_offer(&offer), Err(CoreError::HandoffWrongDevice { .. })));
+    assert_eq!(counter.driver_snapshot(), before);
+}
+
+#[test]
+fn an_offer_is_good_once_and_only_while_fresh() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(handoff, &["DS100000", "DS100001"]);
+    let offer = counter.store.offer_code(handoff).unwrap();
+    counter.driver.accept_handoff_offer(&offer).unwrap();
+    let before = counter.driver_snapshot();
+    assert_eq!(counter.driver.accept_handoff_offer(&offer), Err(CoreError::HandoffReplayed { handoff_id: handoff.to_string() }));
+    assert_eq!(counter.driver_snapshot(), before);
+
+    let stale = counter.start(Direction::Pickup, &[HPM_2404]);
+    counter.scan_all(stale, &["DS100300", "DS100301"]);
+    let old_offer = counter.store.offer_code(stale).unwrap();
+    counter.fixture.clock.advance(chrono::Duration::minutes(31));
+    assert!(matches!(counter.driver.accept_handoff_offer(&old_offer), Err(CoreError::HandoffExpired { age_seconds: 1860 })));
+    assert_eq!(counter.driver_snapshot(), before);
+}
+
+#[test]
+fn an_offer_for_a_job_in_the_wrong_state_or_unknown_to_the_driver_changes_nothing() {
+    let counter = Counter::new();
+    // HPM-2407 was never accepted by this driver.
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2407]);
+    counter.scan_all(handoff, &["DS100000", "DS100001", "DS100600", "DS100601"]);
+    let before = counter.driver_snapshot();
+    assert_eq!(
+        counter.driver.accept_handoff_offer(&counter.store.offer_code(handoff).unwrap()),
+        Err(CoreError::InvalidTransition { from: JobState::Assigned, to: JobState::PickedUp })
+    );
+    assert_eq!(counter.driver_snapshot(), before, "not even HPM-2401 moved");
+}
+
+#[test]
+fn a_return_hands_the_packages_back_and_chains_to_the_pickup() {
+    let counter = Counter::new();
+    let pickup = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(pickup, &["DS100000", "DS100001"]);
+    let accepted = counter.driver.accept_handoff_offer(&counter.store.offer_code(pickup).unwrap()).unwrap();
+    counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+
+    // A return before the driver has headed back is refused on the driver's side.
+    let check_in = counter.driver.handoff_check_in_code().unwrap();
+    assert!(matches!(
+        counter.store.start_handoff(Direction::Return, &check_in, &[id(HPM_2404)]),
+        Err(CoreError::HandoffMismatch { .. })
+    ), "no pickup receipt for HPM-2404 on the store's device");
+    let job = id(HPM_2401);
+    counter.driver.apply(job, Transition::ArriveAtDropoff).unwrap();
+    counter.driver.apply(job, Transition::Fail { reason: FailureReason::RecipientUnavailable }).unwrap();
+    let early = counter.start(Direction::Return, &[HPM_2401]);
+    counter.scan_all(early, &["DS100001", "DS100000"]);
+    assert_eq!(
+        counter.driver.accept_handoff_offer(&counter.store.offer_code(early).unwrap()),
+        Err(CoreError::InvalidTransition { from: JobState::Failed, to: JobState::Returned })
+    );
+    counter.driver.apply(job, Transition::StartReturn).unwrap();
+
+    let back = counter.start(Direction::Return, &[HPM_2401]);
+    assert_eq!(counter.store.handoff(back).unwrap().jobs[0].expected, ["DS100000", "DS100001"]);
+    counter.scan_all(back, &["DS100001", "DS100000"]);
+    let returned = counter.driver.accept_handoff_offer(&counter.store.offer_code(back).unwrap()).unwrap();
+    assert_eq!(returned.direction, Direction::Return);
+    assert_eq!(returned.jobs[0].state, JobState::Returned);
+    assert_eq!(returned.jobs[0].failure, Some(FailureReason::RecipientUnavailable), "the store sees why");
+    counter.store.complete_handoff(&returned.acceptance_code).unwrap();
+
+    let chain = counter.driver.handoff_custody(job).unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!((chain[0].direction, chain[1].direction), (Direction::Pickup, Direction::Return));
+    assert_eq!(chain[1].previous_receipt.as_deref(), Some(chain[0].receipt_hash.as_str()), "store → driver → store");
+    assert_eq!(counter.store.custody(job).unwrap(), chain);
+    assert_eq!(counter.store.receipts_to_send().unwrap().len(), 2);
+    assert!(matches!(
+        counter.store.start_handoff(Direction::Return, &check_in, &[job]),
+        Err(CoreError::HandoffMismatch { .. })
+    ), "already returned");
+}
+
+#[test]
+fn a_return_offer_that_breaks_the_custody_chain_is_refused() {
+    // The driver picked up from one staff device; a second device (which
+    // never saw that pickup) cannot offer a return the driver would accept.
+    let counter = Counter::new();
+    let pickup = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(pickup, &["DS100000", "DS100001"]);
+    let accepted = counter.driver.accept_handoff_offer(&counter.store.offer_code(pickup).unwrap()).unwrap();
+    counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+    let job = id(HPM_2401);
+    for t in [Transition::ArriveAtDropoff, Transition::Fail { reason: FailureReason::Refused }, Transition::StartReturn] {
+        counter.driver.apply(job, t).unwrap();
+    }
+    // The second device holds a pickup receipt of its own for the same job
+    // (with another driver key), so its return offer chains elsewhere.
+    let other = StoreSession::open(
+        counter.fixture.dir.path().join("other-store.db"),
+        id(STORE),
+        Arc::new(SoftwareSigner::generate().unwrap()),
+        counter.fixture.clock.clone(),
+    )
+    .unwrap();
+    other.import_document(common::MALL_PICKUP_RUN.as_bytes()).unwrap();
+    let stranger = Fixture::new();
+    let stranger_driver = stranger.open_with_sample();
+    stranger_driver.set_device_signer(Arc::new(SoftwareSigner::generate().unwrap()));
+    stranger_driver.apply(job, Transition::Accept).unwrap();
+    let h = other.start_handoff(Direction::Pickup, &stranger_driver.handoff_check_in_code().unwrap(), &[job]).unwrap().handoff_id;
+    other.scan(h, "DS100000").unwrap();
+    other.scan(h, "DS100001").unwrap();
+    let elsewhere = stranger_driver.accept_handoff_offer(&other.offer_code(h).unwrap()).unwrap();
+    other.complete_handoff(&elsewhere.acceptance_code).unwrap();
+
+    let back = other.start_handoff(Direction::Return, &counter.driver.handoff_check_in_code().unwrap(), &[job]).unwrap().handoff_id;
+    other.scan(back, "DS100000").unwrap();
+    other.scan(back, "DS100001").unwrap();
+    let before = counter.driver_snapshot();
+    assert!(matches!(counter.driver.accept_handoff_offer(&other.offer_code(back).unwrap()), Err(CoreError::HandoffMismatch { .. })));
+    assert_eq!(counter.driver_snapshot(), before);
+}
+
+#[test]
+fn staff_progress_survives_a_restart_of_the_store_device() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(handoff, &["DS100000"]);
+    let Counter { fixture, driver, store } = counter;
+    let before = store.handoff(handoff).unwrap();
+    drop(store);
+    let store = StoreSession::open(
+        fixture.dir.path().join("store.db"),
+        id(STORE),
+        Arc::new(SoftwareSigner::generate().unwrap()),
+        fixture.clock.clone(),
+    )
+    .unwrap();
+    assert_eq!(store.handoff(handoff).unwrap(), before);
+    store.scan(handoff, "DS100001").unwrap();
+    let accepted = driver.accept_handoff_offer(&store.offer_code(handoff).unwrap()).unwrap();
+    store.complete_handoff(&accepted.acceptance_code).unwrap();
+}
+
+/// The size a realistic handoff reaches: ten packages over four jobs, with
+/// a partial job and a damaged package. docs/handoff.md quotes these figures.
+#[test]
+fn a_ten_package_offer_fits_a_small_qr_code() {
+    let fixture = Fixture::new();
+    let mut document: serde_json::Value = serde_json::from_str(common::MALL_PICKUP_RUN).unwrap();
+    // Give this store's four jobs ten packages between them.
+    let jobs = document["jobs"].as_array_mut().unwrap();
+    let mut ours: Vec<&mut serde_json::Value> = jobs.iter_mut().filter(|j| j["pickup"]["store_id"] == STORE).collect();
+    let extra_barcodes = [("DS100302", 1), ("DS100602", 2), ("DS100802", 3)];
+    for (barcode, job) in extra_barcodes {
+        let mut package = ours[job]["packages"][0].clone();
+        package["barcode"] = barcode.into();
+        package["id"] = Uuid::new_v4().to_string().into();
+        ours[job]["packages"].as_array_mut().unwrap().push(package);
+    }
+    let job_ids: Vec<Uuid> = ours.iter().map(|j| id(j["id"].as_str().unwrap())).collect();
+    let barcodes: Vec<Vec<String>> = ours
+        .iter()
+        .map(|j| j["packages"].as_array().unwrap().iter().map(|p| p["barcode"].as_str().unwrap().to_owned()).collect())
+        .collect();
+    assert_eq!(barcodes.iter().map(Vec::len).sum::<usize>(), 10);
+    let document = document.to_string();
+
+    let driver = fixture.open();
+    driver.import_document(document.as_bytes()).unwrap();
+    driver.set_device_signer(Arc::new(SoftwareSigner::generate().unwrap()));
+    for job in &job_ids {
+        driver.apply(*job, Transition::Accept).unwrap();
+    }
+    let store = StoreSession::open(fixture.dir.path().join("s.db"), id(STORE), Arc::new(SoftwareSigner::generate().unwrap()), fixture.clock.clone()).unwrap();
+    store.import_document(document.as_bytes()).unwrap();
+    let handoff = store.start_handoff(Direction::Pickup, &driver.handoff_check_in_code().unwrap(), &job_ids).unwrap().handoff_id;
+    for (index, job) in barcodes.iter().enumerate() {
+        for barcode in job {
+            if !(index == 3 && barcode == "DS100802") {
+                store.scan(handoff, barcode).unwrap();
+            }
+        }
+    }
+    store.record_discrepancy(handoff, DiscrepancyKind::Damaged, "DS100000", "box wet on one side").unwrap();
+    store.set_partial_reason(handoff, job_ids[3], Some("second bag not packed yet")).unwrap();
+    let offer = store.offer_code(handoff).unwrap();
+    let accepted = driver.accept_handoff_offer(&offer).unwrap();
+
+    let offer_symbol = QrSymbol::new(&offer).unwrap();
+    let acceptance_symbol = QrSymbol::new(&accepted.acceptance_code).unwrap();
+    let check_in_symbol = QrSymbol::new(&driver.handoff_check_in_code().unwrap()).unwrap();
+    println!(
+        "offer: {} characters, QR version {} ({}x{} modules); acceptance: {} characters, version {}; check-in: version {}",
+        offer.len(),
+        offer_symbol.version(),
+        offer_symbol.width(),
+        offer_symbol.width(),
+        accepted.acceptance_code.len(),
+        acceptance_symbol.version(),
+        check_in_symbol.version(),
+    );
+    assert!(offer_symbol.version() <= 17, "offer needs version {}", offer_symbol.version());
+    assert!(acceptance_symbol.version() <= 8, "acceptance needs version {}", acceptance_symbol.version());
+    assert!(check_in_symbol.version() <= 5);
+}
+
+/// A standard reader (zbar, as shipped by Debian's zbar-tools) decodes the
+/// PNG the core draws back to the exact code text.
+#[test]
+fn zbarimg_reads_the_png_the_core_draws() {
+    let counter = Counter::new();
+    let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+    counter.scan_all(handoff, &["DS100000", "DS100001", "DS100300", "DS100301"]);
+    let offer = counter.store.offer_code(handoff).unwrap();
+    let accepted = counter.driver.accept_handoff_offer(&offer).unwrap();
+    for code in [offer, accepted.acceptance_code, counter.driver.handoff_check_in_code().unwrap()] {
+        let png = QrSymbol::new(&code).unwrap().to_png(4).unwrap();
+        let path = counter.fixture.dir.path().join("code.png");
+        std::fs::write(&path, png).unwrap();
+        let output = std::process::Command::new("zbarimg")
+            .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+            .arg(&path)
+            .output()
+            .expect("zbarimg is installed by tests/rust.sh (Debian package zbar-tools)");
+        assert!(output.status.success(), "zbarimg failed: {}", String::from_utf8_lossy(&output.stderr));
+        let read = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(read.trim_end_matches('\n'), code);
+        // What the reader returns is accepted as it is, trailing newline and all.
+        assert!(doorstep_core::handoff::codec::from_text(&read).is_ok());
+    }
+}
+
+#[test]
+fn the_svg_drawing_holds_the_same_symbol() {
+    let symbol = QrSymbol::new("DH1:EXAMPLE").unwrap();
+    let svg = symbol.to_svg(4);
+    let side = (symbol.width() + 8) * 4;
+    assert!(svg.contains(&format!("width=\"{side}\"")), "{svg}");
+}
