@@ -7,11 +7,13 @@
 //! a panic in the core reaches the shell as `DoorstepError::Internal`.
 
 mod error;
+mod handoff;
 mod keys;
 mod session;
 mod types;
 
 pub use error::DoorstepError;
+pub use handoff::StoreSession;
 pub use keys::DeviceSigner;
 pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
 pub use types::ImportSummary;
