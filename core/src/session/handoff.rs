@@ -9,6 +9,7 @@ use crate::handoff::receipt::{self, HandoffReceipt, JobCustody};
 use crate::handoff::{OFFER_VALIDITY, custody_of, latest_custody, receipt_hash_bytes, stored_receipt};
 use crate::jobs::{Job, JobState, Transition};
 use crate::keys;
+use crate::store::{Record, RecordKind};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -84,8 +85,9 @@ impl DriverSession {
         let acceptance = receipt::accept_offer(&offer, signer.as_ref(), now)?;
         let receipt = HandoffReceipt::verified(offer, acceptance)?;
         let stored = stored_receipt(&receipt, now)?;
+        let record = Record { kind: RecordKind::HandoffReceipt, body: receipt.to_record_body()?.to_string() };
         let mut store = self.store();
-        let events = store.accept_handoff(&stored, &plan, now)?;
+        let events = store.accept_handoff(&stored, &record, &plan, now)?;
         self.notify(events);
         let jobs = plan.iter().map(|(job_id, _)| store.job(*job_id)).collect::<Result<Vec<_>>>()?;
         drop(store);

@@ -8,6 +8,7 @@
 
 use super::Database;
 use super::jobs::{TxError, to_json, transition_in};
+use super::outbox::Record;
 use crate::error::{CoreError, Result};
 use crate::jobs::{JobEvent, Transition};
 use chrono::{DateTime, Utc};
@@ -209,9 +210,12 @@ impl Database {
     /// The driver's side: the receipt, each job's transitions and one outbox
     /// mutation per job, all or nothing. A handoff accepted before is
     /// `HandoffReplayed`.
+    /// The receipt rides with each job's last transition (the pickup or the
+    /// return itself), so dispatch gets one mutation per job carrying it.
     pub(crate) fn accept_handoff(
         &mut self,
         receipt: &StoredReceipt,
+        record: &Record,
         transitions: &[(Uuid, Vec<Transition>)],
         at: DateTime<Utc>,
     ) -> Result<Vec<JobEvent>> {
@@ -219,9 +223,10 @@ impl Database {
             insert_receipt_in(tx, receipt, false)?;
             let mut events = Vec::new();
             for (job_id, steps) in transitions {
-                for &transition in steps {
+                for (index, &transition) in steps.iter().enumerate() {
                     events.push(transition_in(tx, *job_id, transition, at)?);
-                    super::outbox::enqueue_in(tx, *job_id, transition, at)?;
+                    let evidence = (index + 1 == steps.len()).then_some(record);
+                    super::outbox::enqueue_action_in(tx, *job_id, transition, evidence, at, None)?;
                 }
             }
             Ok(events)

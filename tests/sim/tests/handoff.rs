@@ -90,7 +90,7 @@ fn a_full_offline_handoff_moves_the_jobs_and_leaves_one_receipt_on_both_devices(
     assert_eq!(counter.driver.job(id(HPM_2404)).unwrap().state, JobState::PickedUp, "arrival is implied by the handoff");
     // HPM-2401: confirm_pickup; HPM-2404: arrive_at_pickup, confirm_pickup.
     let queued: Vec<(Uuid, &str)> =
-        counter.driver.outbox().unwrap()[outbox_before..].iter().map(|m| (m.job_id, m.transition.name())).collect();
+        counter.driver.outbox().unwrap()[outbox_before..].iter().map(|m| (m.job_id, m.body.transition().unwrap().name())).collect();
     assert_eq!(
         queued,
         [(id(HPM_2401), "confirm_pickup"), (id(HPM_2404), "arrive_at_pickup"), (id(HPM_2404), "confirm_pickup")]
@@ -494,4 +494,118 @@ fn the_svg_drawing_holds_the_same_symbol() {
     let svg = symbol.to_svg(4);
     let side = (symbol.width() + 8) * 4;
     assert!(svg.contains(&format!("width=\"{side}\"")), "{svg}");
+}
+
+/// The receipt on its way to dispatch: with each job's pickup, through the
+/// generic record mutation, checked by the reference server.
+mod dispatch {
+    use super::*;
+    use doorstep_core::sync::{SyncConfig, TokenError, TokenProvider};
+    use doorstep_sim::server::client::DispatchClient;
+    use doorstep_sim::server::wire::{Mutation, MutationBatch, MutationRecord, Outcome};
+    use doorstep_sim::server::{RunningServer, ServerConfig, spawn};
+
+    const DRIVER: &str = "driver-ana";
+
+    struct FixedToken(String);
+
+    impl TokenProvider for FixedToken {
+        fn access_token(&self) -> Result<String, TokenError> {
+            Ok(self.0.clone())
+        }
+        fn refresh_token(&self) -> Result<String, TokenError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        doorstep_core::runtime::shared().block_on(future)
+    }
+
+    /// A counter whose driver syncs with a fresh reference server holding
+    /// the same day.
+    fn online_counter() -> (RunningServer, DispatchClient, Counter) {
+        let server = spawn(ServerConfig::ephemeral()).expect("start the reference server");
+        let admin = DispatchClient::new(server.base_url());
+        let token = admin.issue_token(DRIVER).unwrap();
+        admin.assign_jobs(DRIVER, serde_json::from_str(common::MALL_PICKUP_RUN).unwrap()).unwrap();
+        let counter = Counter::new();
+        let mut config = SyncConfig::new(&server.base_url());
+        config.automatic = false;
+        counter.driver.start_sync(config, Arc::new(FixedToken(token))).unwrap();
+        (server, admin, counter)
+    }
+
+    fn handed_over(counter: &Counter, jobs: &[&str], barcodes: &[&str]) -> String {
+        let handoff = counter.start(Direction::Pickup, jobs);
+        counter.scan_all(handoff, barcodes);
+        let accepted = counter.driver.accept_handoff_offer(&counter.store.offer_code(handoff).unwrap()).unwrap();
+        counter.store.complete_handoff(&accepted.acceptance_code).unwrap();
+        accepted.receipt_hash
+    }
+
+    #[test]
+    fn the_receipt_reaches_dispatch_with_each_pickup_and_verifies_there() {
+        let (_server, admin, counter) = online_counter();
+        let receipt_hash = handed_over(&counter, &[HPM_2401, HPM_2404], &["DS100000", "DS100001", "DS100300", "DS100301"]);
+        let with_receipt: Vec<_> = counter.driver.outbox().unwrap().into_iter().filter(|m| m.body.record().is_some()).collect();
+        assert_eq!(with_receipt.len(), 2, "one mutation per job carries the receipt");
+        assert!(with_receipt.iter().all(|m| m.body.transition() == Some(Transition::ConfirmPickup)));
+
+        block_on(counter.driver.sync_now()).unwrap();
+        assert!(counter.driver.outbox().unwrap().is_empty(), "{:?}", counter.driver.outbox());
+        let staff_record = counter.store.receipts_to_send().unwrap().remove(0);
+        for job in [HPM_2401, HPM_2404] {
+            let on_server = admin.job(id(job)).unwrap();
+            assert_eq!(on_server.state, "picked_up");
+            let kept: Vec<_> = on_server.records.iter().filter(|r| r.kind == "handoff_receipt").collect();
+            assert_eq!(kept.len(), 1);
+            assert_eq!(kept[0].body, staff_record, "the driver's and the staff's record are the same");
+            let receipt = HandoffReceipt::from_record_body(&kept[0].body).unwrap();
+            assert_eq!(doorstep_core::keys::hex(&receipt.hash().unwrap()), receipt_hash);
+        }
+    }
+
+    fn confirm_with(job: Uuid, body: serde_json::Value, mutation_id: u64) -> Mutation {
+        Mutation {
+            mutation_id,
+            idempotency_key: format!("handoff-{mutation_id}"),
+            job_id: job,
+            action: "confirm_pickup".into(),
+            failure_reason: None,
+            record: Some(MutationRecord { kind: "handoff_receipt".into(), body }),
+            occurred_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn dispatch_refuses_a_tampered_receipt_and_one_for_another_job() {
+        let (_server, admin, counter) = online_counter();
+        handed_over(&counter, &[HPM_2401], &["DS100000", "DS100001"]);
+        let good = counter.store.receipts_to_send().unwrap().remove(0);
+        let device = admin.driver(DRIVER).unwrap();
+        let client = Uuid::new_v4();
+        let setup: Vec<Mutation> = ["accept", "arrive_at_pickup"]
+            .iter()
+            .enumerate()
+            .map(|(i, action)| Mutation { action: (*action).into(), record: None, ..confirm_with(id(HPM_2407), serde_json::json!({}), i as u64 + 1) })
+            .collect();
+        let results = device.post_mutations(&MutationBatch { client_id: client, mutations: setup }).unwrap();
+        assert!(results.results.iter().all(|r| r.outcome == Outcome::Applied), "{results:?}");
+
+        let mut tampered = good.clone();
+        tampered["jobs"][0]["confirmed"][1] = "DS100601".into();
+        let mut forged_bytes = good.clone();
+        let offer = forged_bytes["offer"].as_str().unwrap().to_owned();
+        forged_bytes["offer"] = format!("{}{}", &offer[..offer.len() - 2], if offer.ends_with("00") { "01" } else { "00" }).into();
+        let cases = [(tampered, "summary"), (forged_bytes, "signature"), (good.clone(), "another job")];
+        for (mutation_id, (body, what)) in (3..).zip(cases) {
+            let sent = MutationBatch { client_id: client, mutations: vec![confirm_with(id(HPM_2407), body, mutation_id)] };
+            let results = device.post_mutations(&sent).unwrap();
+            assert_eq!(results.results[0].outcome, Outcome::Rejected, "{what}: {results:?}");
+        }
+        let job = admin.job(id(HPM_2407)).unwrap();
+        assert_eq!(job.state, "at_pickup");
+        assert!(job.records.is_empty());
+    }
 }

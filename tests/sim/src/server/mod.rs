@@ -18,10 +18,12 @@
 pub mod auth;
 pub mod client;
 pub mod extract;
+pub mod handoff_records;
 pub mod jobs;
 pub mod media;
 pub mod mutations;
 pub mod problem;
+pub mod records;
 pub mod routes;
 pub mod storage;
 pub mod wire;
