@@ -446,15 +446,17 @@ fn a_ten_package_offer_fits_a_small_qr_code() {
 
     let offer_symbol = QrSymbol::new(&offer).unwrap();
     let acceptance_symbol = QrSymbol::new(&accepted.acceptance_code).unwrap();
-    let check_in_symbol = QrSymbol::new(&driver.handoff_check_in_code().unwrap()).unwrap();
+    let check_in = driver.handoff_check_in_code().unwrap();
+    let check_in_symbol = QrSymbol::new(&check_in).unwrap();
     println!(
-        "offer: {} characters, QR version {} ({}x{} modules); acceptance: {} characters, version {}; check-in: version {}",
+        "offer: {} characters, QR version {} ({}x{} modules); acceptance: {} characters, version {}; check-in: {} characters, version {}",
         offer.len(),
         offer_symbol.version(),
         offer_symbol.width(),
         offer_symbol.width(),
         accepted.acceptance_code.len(),
         acceptance_symbol.version(),
+        check_in.len(),
         check_in_symbol.version(),
     );
     assert!(offer_symbol.version() <= 17, "offer needs version {}", offer_symbol.version());
