@@ -8,9 +8,11 @@
 //! Must not hold rules about jobs (that is `jobs`) or SQL (that is `store`).
 
 mod navigation;
+mod pod;
 mod syncing;
 
 pub use navigation::{ArrivalMode, NavSnapshot, NavigationOptions};
+pub use pod::{DEFAULT_MEDIA_RETENTION, SealedPod};
 
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch;

@@ -10,10 +10,12 @@
 mod jobs;
 mod navigation;
 mod outbox;
+pub(crate) mod pod;
 mod schema;
 
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
 pub use outbox::{Mutation, MutationOutcome, MutationStatus, SyncState};
+pub use pod::SealedWrite;
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};
