@@ -11,7 +11,7 @@ use crate::pod::draft::{self, MAX_NAME_CHARS, MAX_NOTE_CHARS, clean_text};
 use crate::pod::seal::{FailureRecord, Outcome, POD_FORMAT};
 use crate::pod::*;
 use crate::store::SealedWrite;
-use crate::store::pod::shim::{Record, RecordKind};
+use crate::store::{Record, RecordKind};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -331,7 +331,7 @@ impl DriverSession {
         let sealed = SealedRecord::seal(payload, signer.as_ref())?;
         let record_bytes = sealed.to_bytes()?;
         let kind = if outcome == Outcome::Delivered { RecordKind::ProofOfDelivery } else { RecordKind::FailedDelivery };
-        let record = Record { kind, body: sealed.to_value()? };
+        let record = Record { kind, body: String::from_utf8(record_bytes.clone()).map_err(|e| CoreError::Internal { reason: e.to_string() })? };
         let media: Vec<MediaRef> = sealed.payload.media().into_iter().cloned().collect();
         let outcome_name = if outcome == Outcome::Delivered { "delivered" } else { "failed" };
         let mut store = self.store();
@@ -428,4 +428,69 @@ impl DriverSession {
 /// Stored and signed times have microsecond precision.
 fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+impl DriverSession {
+    /// Sends one media upload from the outbox and records the outcome: done
+    /// when dispatch holds the file (now or already), wedged when dispatch
+    /// refuses it for good or the local file is gone or changed, retried
+    /// later (the error is returned) on network trouble.
+    pub(super) async fn upload_media_mutation(
+        &self,
+        client: &crate::sync::http::DispatchClient,
+        mutation: &crate::store::Mutation,
+        report: &mut crate::sync::SyncReport,
+    ) -> std::result::Result<(), crate::sync::SyncFailure> {
+        use crate::store::{MutationBody, MutationOutcome};
+        use crate::sync::SyncFailure;
+        let MutationBody::Upload(upload) = &mutation.body else { return Ok(()) };
+        let id = mutation.mutation_id;
+        report.sent += 1;
+        let sha = upload.sha256.clone();
+        let outcome = match self.media_store().read(&sha) {
+            Err(err) => MutationOutcome::Rejected { reason: err.to_string() },
+            Ok(bytes) => match client.upload_media(&sha, &bytes).await {
+                Ok(()) => MutationOutcome::Acknowledged,
+                Err(SyncFailure::Permanent(CoreError::Rejected { status, reason })) => {
+                    MutationOutcome::Rejected { reason: format!("{status}: {reason}") }
+                }
+                Err(failure @ SyncFailure::Transient { .. }) => {
+                    let reason = failure.clone().into_error().to_string();
+                    let session = self.clone();
+                    crate::runtime::run_blocking(move || session.store().record_attempt(&[id], &reason))
+                        .await
+                        .map_err(SyncFailure::Permanent)?;
+                    return Err(failure);
+                }
+                Err(other) => return Err(other),
+            },
+        };
+        match &outcome {
+            MutationOutcome::Acknowledged => report.acknowledged += 1,
+            _ => report.rejected += 1,
+        }
+        tracing::info!(sha256 = %sha, ?outcome, "media upload");
+        let session = self.clone();
+        let at = self.inner.clock.now();
+        crate::runtime::run_blocking(move || {
+            let mut store = session.store();
+            if outcome == MutationOutcome::Acknowledged {
+                store.mark_media_uploaded(&sha, at)?;
+            }
+            let events = store.record_outcomes(&[(id, outcome)], at)?;
+            session.notify(events);
+            Ok(())
+        })
+        .await
+        .map_err(SyncFailure::Permanent)
+    }
+
+    /// Local media past retention leaves the device after a sync; trouble
+    /// removing a file is logged and tried again next round.
+    pub(super) async fn purge_media_after_sync(&self) {
+        let session = self.clone();
+        if let Err(err) = crate::runtime::run_blocking(move || session.purge_media(DEFAULT_MEDIA_RETENTION)).await {
+            tracing::warn!(error = %err, "purging local media failed");
+        }
+    }
 }

@@ -10,11 +10,12 @@
 mod jobs;
 mod navigation;
 mod outbox;
-pub(crate) mod pod;
+mod pod;
 mod schema;
 
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
-pub use outbox::{Mutation, MutationOutcome, MutationStatus, SyncState};
+pub use outbox::{Mutation, MutationBody, MutationOutcome, MutationStatus, RECORD_ACTION, Record, RecordKind, SyncState};
+pub use outbox::{MediaUpload, UPLOAD_ACTION};
 pub use pod::SealedWrite;
 pub use schema::SCHEMA_VERSION;
 

@@ -19,7 +19,7 @@ pub struct SealedWrite<'a> {
     pub transitions: &'a [Transition],
     pub outcome: &'a str,
     pub record_bytes: &'a [u8],
-    pub record: &'a shim::Record,
+    pub record: &'a super::outbox::Record,
     /// Media the record cites; each gets an upload the record waits on.
     pub media: &'a [MediaRef],
 }
@@ -76,12 +76,12 @@ impl Database {
             let job = write.job_id;
             let mut previous: Option<u64> = None;
             for file in write.media {
-                let upload = shim::MediaUpload {
+                let upload = super::outbox::MediaUpload {
                     sha256: file.sha256.clone(),
                     content_type: file.content_type.clone(),
                     size_bytes: file.size_bytes,
                 };
-                previous = Some(shim::enqueue_upload_in(tx, job, &upload, at, previous)?);
+                previous = Some(super::outbox::enqueue_upload_in(tx, job, &upload, at, previous)?);
             }
             let mut events = Vec::new();
             for (i, &transition) in write.transitions.iter().enumerate() {
@@ -90,7 +90,7 @@ impl Database {
                 }
                 events.push(transition_in(tx, job, transition, at)?);
                 let record = (i == 0).then_some(write.record);
-                previous = Some(shim::enqueue_action_in(tx, job, transition, record, at, previous)?);
+                previous = Some(super::outbox::enqueue_action_in(tx, job, transition, record, at, previous)?);
             }
             tx.prepare_cached("INSERT INTO pod_records (job_id, outcome, sealed_at_us, record) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![job.to_string(), write.outcome, at.timestamp_micros(), write.record_bytes])?;
@@ -147,14 +147,3 @@ impl Database {
     }
 }
 
-/// Stand-in for the generic outbox until it lands on main.
-pub mod shim {
-    use super::*;
-    pub struct Record { pub kind: RecordKind, pub body: serde_json::Value }
-    pub enum RecordKind { ProofOfDelivery, FailedDelivery }
-    pub struct MediaUpload { pub sha256: String, pub content_type: String, pub size_bytes: u64 }
-    pub(crate) fn enqueue_upload_in(_tx: &rusqlite::Transaction<'_>, _job: Uuid, _u: &MediaUpload, _at: DateTime<Utc>, _d: Option<u64>) -> Result<u64, TxError> { Ok(0) }
-    pub(crate) fn enqueue_action_in(tx: &rusqlite::Transaction<'_>, job: Uuid, t: Transition, _r: Option<&Record>, at: DateTime<Utc>, d: Option<u64>) -> Result<u64, TxError> {
-        crate::store::outbox::enqueue_dependent_in(tx, job, t, at, d)
-    }
-}

@@ -115,7 +115,13 @@ const MIGRATIONS: &[&str] = &[
         state     TEXT NOT NULL
     ) STRICT;
     "#,
-    // 4: proof of delivery: drafts that survive restarts, sealed records,
+    // 4: outbox mutations may carry a signed record (proof of delivery,
+    // handoff receipt, door audit), alone or with a driver action.
+    r#"
+    ALTER TABLE outbox ADD COLUMN record_kind TEXT;
+    ALTER TABLE outbox ADD COLUMN record_body TEXT;
+    "#,
+    // 5: proof of delivery: drafts that survive restarts, sealed records,
     // the media files they cite (until dispatch holds them and the
     // retention period has passed), and media uploads in the outbox.
     r#"
@@ -144,9 +150,10 @@ const MIGRATIONS: &[&str] = &[
         uploaded_at_us INTEGER
     ) STRICT;
 
-    -- A media upload in the outbox names its file; everything else about
-    -- it is in the mutation's body.
+    -- An upload in the outbox (action 'upload_media') names its file.
     ALTER TABLE outbox ADD COLUMN upload_sha256 TEXT;
+    ALTER TABLE outbox ADD COLUMN upload_content_type TEXT;
+    ALTER TABLE outbox ADD COLUMN upload_size_bytes INTEGER;
     CREATE INDEX outbox_by_upload ON outbox(upload_sha256) WHERE upload_sha256 IS NOT NULL;
     "#,
 ];
