@@ -475,7 +475,7 @@ impl DriverSession {
         crate::runtime::run_blocking(move || {
             let mut store = session.store();
             if outcome == MutationOutcome::Acknowledged {
-                store.mark_media_uploaded(&sha, at)?;
+                store.media_uploaded(id, &sha, at)?;
             }
             let events = store.record_outcomes(&[(id, outcome)], at)?;
             session.notify(events);

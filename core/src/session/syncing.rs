@@ -210,14 +210,15 @@ impl DriverSession {
             if batch.is_empty() {
                 return Ok(());
             }
-            // Media first: the records waiting on them become sendable next pass.
+            // Uploads go to the media endpoint after the actions queued with
+            // them; the records waiting on them become sendable next pass.
             let (uploads, batch): (Vec<Mutation>, Vec<Mutation>) =
                 batch.into_iter().partition(|m| matches!(m.body, crate::store::MutationBody::Upload(_)));
-            for upload in uploads {
-                self.upload_media_mutation(&engine.client, &upload, report).await?;
-                self.publish_sync_status();
-            }
             if batch.is_empty() {
+                for upload in uploads {
+                    self.upload_media_mutation(&engine.client, &upload, report).await?;
+                    self.publish_sync_status();
+                }
                 continue;
             }
             let ids: Vec<u64> = batch.iter().map(|m| m.mutation_id).collect();

@@ -185,6 +185,8 @@ impl Database {
              FROM outbox o WHERE status = 'pending' \
                AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
                AND (o.depends_on IS NULL OR NOT EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = o.depends_on)) \
+               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.job_id = o.job_id AND e.mutation_id < o.mutation_id \
+                               AND e.depends_on IS NOT NULL AND EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = e.depends_on)) \
              ORDER BY mutation_id LIMIT ?1",
             limit,
         )
@@ -423,6 +425,24 @@ pub(crate) fn enqueue_upload_in(
     )?
     .execute(params![id as i64, upload.sha256, upload.content_type, upload.size_bytes as i64])?;
     Ok(id)
+}
+
+/// Gives the mutations of `job_id` queued after `after` new ids, in their
+/// order, keeping what waits on what. Used once an upload is acknowledged:
+/// the record waiting on it was never sent, and dispatch skips any id at or
+/// below the last one it processed, which later mutations of other jobs
+/// may have passed meanwhile.
+pub(crate) fn renumber_after_in(tx: &Transaction<'_>, job_id: Uuid, after: u64) -> Result<(), TxError> {
+    let later: Vec<i64> = tx
+        .prepare_cached("SELECT mutation_id FROM outbox WHERE job_id = ?1 AND mutation_id > ?2 ORDER BY mutation_id")?
+        .query_map(params![job_id.to_string(), after as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for old in later {
+        let new = next_mutation_id(tx)?;
+        tx.prepare_cached("UPDATE outbox SET mutation_id = ?2 WHERE mutation_id = ?1")?.execute(params![old, new])?;
+        tx.prepare_cached("UPDATE outbox SET depends_on = ?2 WHERE depends_on = ?1")?.execute(params![old, new])?;
+    }
+    Ok(())
 }
 
 /// Queues a record that changes no job state (a door audit).
