@@ -8,11 +8,13 @@
 
 mod error;
 mod keys;
+mod pod;
 mod session;
 mod types;
 
 pub use error::DoorstepError;
 pub use keys::DeviceSigner;
+pub use pod::SealedProof;
 pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
 pub use types::ImportSummary;
 
