@@ -9,12 +9,14 @@
 mod error;
 mod handoff;
 mod keys;
+mod pod;
 mod session;
 mod types;
 
 pub use error::DoorstepError;
 pub use handoff::StoreSession;
 pub use keys::DeviceSigner;
+pub use pod::SealedProof;
 pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
 pub use types::ImportSummary;
 

@@ -4,7 +4,7 @@
 //! mirror matches its original field for field.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::store::{ImportOutcome, Mutation, MutationBody, MutationStatus, Record, RecordKind};
+use doorstep_core::store::{ImportOutcome, MediaUpload, Mutation, MutationBody, MutationStatus, Record, RecordKind};
 use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
 use doorstep_core::nav::{
     CompletionCheck, Departure, Fix, Geofence, MatchHint, NavConfig, NavEvent, NavPhase, NavState, RerouteRequest, StopInput, StopKind, Tracking,
@@ -278,6 +278,7 @@ pub enum MutationStatus {
 pub enum MutationBody {
     Action { transition: Transition, record: Option<Record> },
     Record(Record),
+    Upload(MediaUpload),
 }
 
 /// A signed record for dispatch, as canonical JSON text.

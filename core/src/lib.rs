@@ -11,6 +11,8 @@
 //! - [`nav`]: navigation along the route: progress, arrivals, off-route,
 //!   ETA, completion policy and on-device re-sequencing (pure);
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
+//! - [`pod`]: proof of delivery: requirements, drafts, media, sealed
+//!   records and failed deliveries;
 //! - [`keys`]: the device key (a shell's [`keys::DeviceSigner`] or the
 //!   software one), signature checks and hashing;
 //! - [`handoff`]: store handoffs: signed offers, acceptances and receipts,
@@ -26,6 +28,7 @@ pub mod handoff;
 pub mod jobs;
 pub mod keys;
 pub mod nav;
+pub mod pod;
 pub mod runtime;
 pub mod session;
 pub mod store;

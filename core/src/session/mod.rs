@@ -9,10 +9,12 @@
 
 mod handoff;
 mod navigation;
+mod pod;
 mod syncing;
 
 pub use handoff::AcceptedHandoff;
 pub use navigation::{ArrivalMode, NavSnapshot, NavigationOptions};
+pub use pod::{DEFAULT_MEDIA_RETENTION, SealedPod};
 
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch;

@@ -190,6 +190,7 @@ impl DriverSession {
         let outcome = async {
             let mut report = SyncReport::default();
             self.push_all(engine, &mut report).await?;
+            self.purge_media_after_sync().await;
             self.pull_all(engine, &mut report).await?;
             let (pending, wedged) = self.blocking(|s| s.store().outbox_counts()).await.map_err(SyncFailure::Permanent)?;
             report.pending = pending;
@@ -208,6 +209,17 @@ impl DriverSession {
             let batch = self.blocking(move |s| s.store().sendable(size)).await.map_err(SyncFailure::Permanent)?;
             if batch.is_empty() {
                 return Ok(());
+            }
+            // Uploads go to the media endpoint after the actions queued with
+            // them; the records waiting on them become sendable next pass.
+            let (uploads, batch): (Vec<Mutation>, Vec<Mutation>) =
+                batch.into_iter().partition(|m| matches!(m.body, crate::store::MutationBody::Upload(_)));
+            if batch.is_empty() {
+                for upload in uploads {
+                    self.upload_media_mutation(&engine.client, &upload, report).await?;
+                    self.publish_sync_status();
+                }
+                continue;
             }
             let ids: Vec<u64> = batch.iter().map(|m| m.mutation_id).collect();
             report.sent += batch.len() as u32;

@@ -11,11 +11,14 @@ mod handoff;
 mod jobs;
 mod navigation;
 mod outbox;
+mod pod;
 mod schema;
 
 pub use handoff::{HandoffRow, HandoffPackageRow, HandoffStatus, StoredReceipt};
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
 pub use outbox::{Mutation, MutationBody, MutationOutcome, MutationStatus, RECORD_ACTION, Record, RecordKind, SyncState};
+pub use outbox::{MediaUpload, UPLOAD_ACTION};
+pub use pod::SealedWrite;
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};

@@ -37,13 +37,27 @@ pub enum MutationBody {
     Action { transition: Transition, record: Option<Record> },
     /// Evidence that changes no job state (a door audit record).
     Record(Record),
+    /// A media file (a photo, a signature) sent to `/v1/media/{sha256}`
+    /// before the record that cites it; never part of a mutation batch.
+    Upload(MediaUpload),
 }
+
+/// A media file to upload, named by the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaUpload {
+    pub sha256: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+}
+
+/// The `action` of an outbox entry that uploads a media file.
+pub const UPLOAD_ACTION: &str = "upload_media";
 
 impl MutationBody {
     pub fn transition(&self) -> Option<Transition> {
         match self {
             MutationBody::Action { transition, .. } => Some(*transition),
-            MutationBody::Record(_) => None,
+            MutationBody::Record(_) | MutationBody::Upload(_) => None,
         }
     }
 
@@ -51,6 +65,7 @@ impl MutationBody {
         match self {
             MutationBody::Action { record, .. } => record.as_ref(),
             MutationBody::Record(record) => Some(record),
+            MutationBody::Upload(_) => None,
         }
     }
 }
@@ -153,7 +168,7 @@ impl Database {
     pub fn outbox(&self) -> Result<Vec<Mutation>> {
         self.mutations(
             "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on, \
-                    record_kind, record_body \
+                    record_kind, record_body, upload_sha256, upload_content_type, upload_size_bytes \
              FROM outbox ORDER BY mutation_id LIMIT ?1",
             u32::MAX,
         )
@@ -166,10 +181,12 @@ impl Database {
     pub fn sendable(&self, limit: u32) -> Result<Vec<Mutation>> {
         self.mutations(
             "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on, \
-                    record_kind, record_body \
+                    record_kind, record_body, upload_sha256, upload_content_type, upload_size_bytes \
              FROM outbox o WHERE status = 'pending' \
                AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
                AND (o.depends_on IS NULL OR NOT EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = o.depends_on)) \
+               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.job_id = o.job_id AND e.mutation_id < o.mutation_id \
+                               AND e.depends_on IS NOT NULL AND EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = e.depends_on)) \
              ORDER BY mutation_id LIMIT ?1",
             limit,
         )
@@ -202,11 +219,12 @@ impl Database {
                     row.get::<_, Option<i64>>(9)?,
                     row.get::<_, Option<String>>(10)?,
                     row.get::<_, Option<String>>(11)?,
+                    (row.get::<_, Option<String>>(12)?, row.get::<_, Option<String>>(13)?, row.get::<_, Option<i64>>(14)?),
                 ))
             })
             .map_err(|e| self.classify(e))?;
         rows.map(|row| {
-            let (id, key, job, action, failure, at, status, attempts, last_error, depends_on, record_kind, record_body) =
+            let (id, key, job, action, failure, at, status, attempts, last_error, depends_on, record_kind, record_body, upload) =
                 row.map_err(|e| self.classify(e))?;
             let record = match (record_kind, record_body) {
                 (Some(kind), Some(body)) => Some(Record {
@@ -217,6 +235,12 @@ impl Database {
                 _ => return Err(self.corrupt(format!("outbox mutation {id} has half a record"))),
             };
             let body = match (action.as_str(), record) {
+                (UPLOAD_ACTION, None) => match upload {
+                    (Some(sha256), Some(content_type), Some(size)) => {
+                        MutationBody::Upload(MediaUpload { sha256, content_type, size_bytes: size as u64 })
+                    }
+                    _ => return Err(self.corrupt(format!("outbox mutation {id} uploads no file"))),
+                },
                 (RECORD_ACTION, Some(record)) => MutationBody::Record(record),
                 (RECORD_ACTION, None) => return Err(self.corrupt(format!("outbox mutation {id} has no record"))),
                 (_, record) => MutationBody::Action {
@@ -384,6 +408,41 @@ pub(crate) fn enqueue_action_in(
         _ => None,
     };
     insert_mutation(tx, job_id, transition.name(), failure, record, at, depends_on)
+}
+
+/// Queues the upload of a media file, sent after `depends_on` (the upload
+/// before it) when given.
+pub(crate) fn enqueue_upload_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    upload: &MediaUpload,
+    at: DateTime<Utc>,
+    depends_on: Option<u64>,
+) -> Result<u64, TxError> {
+    let id = insert_mutation(tx, job_id, UPLOAD_ACTION, None, None, at, depends_on)?;
+    tx.prepare_cached(
+        "UPDATE outbox SET upload_sha256 = ?2, upload_content_type = ?3, upload_size_bytes = ?4 WHERE mutation_id = ?1",
+    )?
+    .execute(params![id as i64, upload.sha256, upload.content_type, upload.size_bytes as i64])?;
+    Ok(id)
+}
+
+/// Gives the mutations of `job_id` queued after `after` new ids, in their
+/// order, keeping what waits on what. Used once an upload is acknowledged:
+/// the record waiting on it was never sent, and dispatch skips any id at or
+/// below the last one it processed, which later mutations of other jobs
+/// may have passed meanwhile.
+pub(crate) fn renumber_after_in(tx: &Transaction<'_>, job_id: Uuid, after: u64) -> Result<(), TxError> {
+    let later: Vec<i64> = tx
+        .prepare_cached("SELECT mutation_id FROM outbox WHERE job_id = ?1 AND mutation_id > ?2 ORDER BY mutation_id")?
+        .query_map(params![job_id.to_string(), after as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for old in later {
+        let new = next_mutation_id(tx)?;
+        tx.prepare_cached("UPDATE outbox SET mutation_id = ?2 WHERE mutation_id = ?1")?.execute(params![old, new])?;
+        tx.prepare_cached("UPDATE outbox SET depends_on = ?2 WHERE depends_on = ?1")?.execute(params![old, new])?;
+    }
+    Ok(())
 }
 
 /// Queues a record that changes no job state (a door audit).

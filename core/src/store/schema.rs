@@ -207,6 +207,41 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX handoff_custody_by_job ON handoff_custody(job_id, direction);
     "#,
+    // proof of delivery: drafts that survive restarts, sealed records,
+    // the media files they cite (until dispatch holds them and the
+    // retention period has passed), and media uploads in the outbox.
+    r#"
+    CREATE TABLE pod_drafts (
+        job_id        TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id),
+        draft         TEXT NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE pod_records (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id       TEXT NOT NULL REFERENCES jobs(id),
+        outcome      TEXT NOT NULL CHECK (outcome IN ('delivered', 'failed')),
+        sealed_at_us INTEGER NOT NULL,
+        -- The canonical bytes, exactly as signed and sent.
+        record       BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX pod_records_by_job ON pod_records(job_id, id);
+
+    CREATE TABLE media_files (
+        sha256         TEXT PRIMARY KEY NOT NULL,
+        content_type   TEXT NOT NULL,
+        size_bytes     INTEGER NOT NULL,
+        added_at_us    INTEGER NOT NULL,
+        -- When dispatch confirmed it holds the whole file.
+        uploaded_at_us INTEGER
+    ) STRICT;
+
+    -- An upload in the outbox (action 'upload_media') names its file.
+    ALTER TABLE outbox ADD COLUMN upload_sha256 TEXT;
+    ALTER TABLE outbox ADD COLUMN upload_content_type TEXT;
+    ALTER TABLE outbox ADD COLUMN upload_size_bytes INTEGER;
+    CREATE INDEX outbox_by_upload ON outbox(upload_sha256) WHERE upload_sha256 IS NOT NULL;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -2,6 +2,10 @@
 //! token with one refresh on 401, and strict reading of answers. Owns no
 //! state; a bad answer is an error and nothing of it reaches the store.
 
+mod media;
+
+pub use media::MEDIA_CHUNK_BYTES;
+
 use super::{SyncConfig, SyncFailure, TokenError, TokenProvider};
 use crate::dispatch::{self, JobsDelta};
 use crate::error::CoreError;
@@ -173,6 +177,12 @@ fn describe(err: &reqwest::Error) -> String {
 }
 
 fn wire_mutation(m: &Mutation) -> Result<wire::Mutation<'_>, SyncFailure> {
+    if let crate::store::MutationBody::Upload(upload) = &m.body {
+        // Uploads go to the media endpoint, never into a batch.
+        return Err(SyncFailure::Permanent(CoreError::Internal {
+            reason: format!("mutation {} uploads {}; it is not a batch item", m.mutation_id, upload.sha256),
+        }));
+    }
     let transition = m.body.transition();
     let record = m
         .body

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod faults;
+pub mod pod_churn;
 pub mod server;
 pub mod synthetic;
 pub mod traces;

@@ -3,6 +3,8 @@
 //! - `demo`: the sample mall pickup run, printed as a timeline;
 //! - `churn`: import jobs and walk them through their states until stopped,
 //!   printing each committed transition (crash and soak tests kill it);
+//! - `pod-churn`: capture and seal proofs of delivery until stopped (the
+//!   kill-during-finalize test kills it);
 //! - `serve`: the reference dispatch server (`docs/dispatch-api.yaml`).
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,17 @@ enum Command {
         #[arg(long)]
         transitions: Option<u64>,
     },
+    /// Capture and seal proofs of delivery of synthetic jobs until killed,
+    /// printing `drafted <job>` when a draft is complete and `sealed <job>`
+    /// once it is committed (the kill-during-finalize test reads these).
+    PodChurn {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        batch: usize,
+        #[arg(long)]
+        seals: Option<u64>,
+    },
     /// Run the reference dispatch server until interrupted. Prints
     /// `listening on http://ADDR` once it accepts connections (with port 0,
     /// ADDR has the port it got).
@@ -63,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { db } => run_demo(db),
         Command::Churn { db, batch, transitions } => churn(db, batch, transitions),
+        Command::PodChurn { db, batch, seals } => doorstep_sim::pod_churn::run(&db, batch, seals),
         Command::Serve { addr, db } => serve(server::ServerConfig { addr, db }),
     };
     match result {

@@ -6,6 +6,7 @@
 //! kept. Storage is [`super::storage::records`]'s.
 
 use super::problem::Problem;
+use super::storage::media as stored_media;
 use super::wire::MutationRecord;
 use doorstep_core::store::RecordKind;
 use rusqlite::Transaction;
@@ -30,10 +31,34 @@ pub fn check(record: &MutationRecord) -> Result<RecordKind, (&'static str, Strin
 /// The checks a record's evidence must pass before the server keeps it; a
 /// record that fails them is rejected (the mutation is wedged on the device
 /// with the reason).
-pub fn verify(_tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
+pub fn verify(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
     let kind = check(record).map_err(|(field, detail)| Problem::invalid(format!("record.{field}"), detail))?;
     match kind {
+        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery => verify_sealed_pod(tx, record),
         RecordKind::HandoffReceipt => super::handoff_records::verify(record).map(|_| ()),
-        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery | RecordKind::DoorAudit => Ok(()),
+        RecordKind::DoorAudit => Ok(()),
     }
+}
+
+/// A sealed proof of delivery (or failed attempt): canonical, signed by the
+/// key it names, and every photo it cites already uploaded whole with the
+/// hash and size it states. The device uploads media before the record, so
+/// a missing file means the record cannot be trusted yet.
+fn verify_sealed_pod(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
+    use doorstep_core::pod::seal::{canonical_json, check_media, open_sealed_record};
+    let invalid = |err: doorstep_core::CoreError| match err {
+        doorstep_core::CoreError::InvalidInput { field, reason } => Problem::invalid(format!("record.body.{field}"), reason),
+        other => Problem::invalid("record.body", other.to_string()),
+    };
+    let sealed = open_sealed_record(&canonical_json(&record.body)).map_err(invalid)?;
+    let media = |sha256: &str| -> Option<Vec<u8>> {
+        let held = stored_media::get(tx, sha256).ok()??;
+        if !held.complete {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(held.size as usize);
+        stored_media::read_chunks(tx, sha256, |chunk| bytes.extend_from_slice(chunk)).ok()?;
+        Some(bytes)
+    };
+    check_media(&sealed.payload, &media).map_err(invalid)
 }
