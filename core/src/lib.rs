@@ -11,12 +11,15 @@
 //! - [`nav`]: navigation along the route: progress, arrivals, off-route,
 //!   ETA, completion policy and on-device re-sequencing (pure);
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
+//! - [`access`]: door access: grants, the BLE door protocol, the reference
+//!   lock and the links to locks;
 //! - [`keys`]: the device key (a shell's [`keys::DeviceSigner`] or the
 //!   software one), signature checks and hashing;
 //! - [`clock`]: time as an input, so tests and the simulator control it.
 //!
 //! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
 
+pub mod access;
 pub mod clock;
 pub mod dispatch;
 pub mod error;

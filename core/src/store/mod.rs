@@ -7,11 +7,13 @@
 //! `jobs::next_step` inside the transaction so the check and the write see
 //! the same row.
 
+mod access;
 mod jobs;
 mod navigation;
 mod outbox;
 mod schema;
 
+pub use access::{CachedGrant, UnlockRecord};
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
 pub use outbox::{Mutation, MutationOutcome, MutationStatus, SyncState};
 pub use schema::SCHEMA_VERSION;

@@ -115,6 +115,51 @@ const MIGRATIONS: &[&str] = &[
         state     TEXT NOT NULL
     ) STRICT;
     "#,
+    // Door access: grants cached for offline use, the counter of each grant
+    // (kept apart, so a grant re-sent by dispatch never resets it), the
+    // revocation epoch and notice, the device key dispatch knows, and the
+    // append-only record of unlock attempts.
+    r#"
+    CREATE TABLE door_grants (
+        grant_id     TEXT PRIMARY KEY NOT NULL,
+        job_id       TEXT NOT NULL,
+        door_ids     TEXT NOT NULL,
+        not_before_s INTEGER NOT NULL,
+        not_after_s  INTEGER NOT NULL,
+        epoch        INTEGER NOT NULL,
+        encoded      BLOB NOT NULL
+    ) STRICT;
+
+    CREATE TABLE door_grant_counters (
+        grant_id    TEXT PRIMARY KEY NOT NULL,
+        counter     INTEGER NOT NULL,
+        not_after_s INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE door_access (
+        singleton      INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        epoch          INTEGER NOT NULL DEFAULT 0,
+        notice         BLOB,
+        registered_key TEXT
+    ) STRICT;
+    INSERT INTO door_access (singleton) VALUES (1);
+
+    CREATE TABLE door_unlocks (
+        sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_us     INTEGER NOT NULL,
+        door_id   INTEGER NOT NULL,
+        lock_id   INTEGER NOT NULL,
+        grant_id  TEXT NOT NULL,
+        job_id    TEXT NOT NULL,
+        counter   INTEGER NOT NULL,
+        outcome   TEXT NOT NULL,
+        audit     BLOB NOT NULL
+    ) STRICT;
+    CREATE TRIGGER door_unlocks_are_never_changed BEFORE UPDATE ON door_unlocks
+    BEGIN SELECT RAISE(ABORT, 'door_unlocks is append-only'); END;
+    CREATE TRIGGER door_unlocks_are_never_deleted BEFORE DELETE ON door_unlocks
+    BEGIN SELECT RAISE(ABORT, 'door_unlocks is append-only'); END;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
