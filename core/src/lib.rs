@@ -34,4 +34,4 @@ pub mod sync;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, Result};
 pub use jobs::*;
-pub use session::{ArrivalMode, NavSnapshot, NavigationOptions, DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};
+pub use session::{UnlockOutcome, ArrivalMode, NavSnapshot, NavigationOptions, DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};

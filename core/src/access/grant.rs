@@ -16,7 +16,7 @@
 //! | 35 | 2 | revocation epoch at issue |
 //! | 37 | 1 | use limit, 0 for none |
 //! | 38 | 1 | door count n, 1 to 8 |
-//! | 39 | 4n | door ids |
+//! | 39 | 4n | door tags ([`door_tag`]) |
 //! | 39+4n | 64 | Ed25519 signature of the issuer over `"doorstep.grant/1\0"` and bytes 0 to 39+4n |
 
 use crate::error::{CoreError, Result};
@@ -149,8 +149,21 @@ impl Grant {
     }
 }
 
+/// A protocol time (Unix seconds) as a date.
+pub fn seconds_to_time(seconds: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(i64::from(seconds), 0).unwrap_or_default()
+}
+
 pub fn device_key_hash(key: &DevicePublicKey) -> [u8; 16] {
     sha256(&key.to_compressed())[..16].try_into().expect("16 bytes")
+}
+
+/// The 32-bit number a grant and a lock use for a door: the first 4 bytes
+/// of SHA-256 over `"doorstep.door/1\0"`, the building id, `/` and the
+/// door id (the ids of the job's drop-off).
+pub fn door_tag(building_id: &str, door_id: &str) -> u32 {
+    let digest = sha256(&[b"doorstep.door/1\0".as_slice(), building_id.as_bytes(), b"/", door_id.as_bytes()].concat());
+    u32::from_be_bytes(digest[..4].try_into().expect("4 bytes"))
 }
 
 pub fn job_tag(job_id: Uuid) -> [u8; 4] {

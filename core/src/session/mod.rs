@@ -7,9 +7,11 @@
 //! block or break an action, and is never called on the caller's thread.
 //! Must not hold rules about jobs (that is `jobs`) or SQL (that is `store`).
 
+mod access;
 mod navigation;
 mod syncing;
 
+pub use access::UnlockOutcome;
 pub use navigation::{ArrivalMode, NavSnapshot, NavigationOptions};
 
 use crate::clock::{Clock, SystemClock};

@@ -191,6 +191,7 @@ impl DriverSession {
             let mut report = SyncReport::default();
             self.push_all(engine, &mut report).await?;
             self.pull_all(engine, &mut report).await?;
+            self.sync_door_access(&engine.client).await?;
             let (pending, wedged) = self.blocking(|s| s.store().outbox_counts()).await.map_err(SyncFailure::Permanent)?;
             report.pending = pending;
             report.wedged = wedged;
