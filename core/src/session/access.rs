@@ -24,7 +24,12 @@ use uuid::Uuid;
 /// How far a lock's clock may be from dispatch's (as the reference lock
 /// allows): grants this close to their window are still tried.
 const LOCK_SKEW: Duration = Duration::minutes(2);
-/// Expired grants are kept this long after their end, then purged.
+/// How far the phone's idea of dispatch's time may be off (no sync yet,
+/// a clock changed since): grants this far outside their window are still
+/// tried, and the lock decides by its own clock.
+const PHONE_TOLERANCE: Duration = Duration::minutes(15);
+/// Expired grants are purged at sync this long after their end; until then
+/// an unlock can still say "expired" instead of "no grant".
 const PURGE_AFTER: Duration = Duration::minutes(15);
 
 /// A door that opened.
@@ -53,8 +58,7 @@ impl DriverSession {
         let device = device_public_key(signer.as_ref())?;
         let now = self.inner.clock.now() + self.server_offset()?;
         let candidates = {
-            let mut store = self.store();
-            store.purge_grants(now - PURGE_AFTER)?;
+            let store = self.store();
             let (epoch, _) = store.revocation()?;
             let grants: Vec<CachedGrant> = store
                 .cached_grants()?
@@ -188,11 +192,11 @@ fn usable_candidates(door_id: &str, grants: Vec<CachedGrant>, now: DateTime<Utc>
         return Err(no_grant("no grant for this door on this device; sync when online".into()));
     }
     let usable: Vec<CachedGrant> =
-        grants.iter().filter(|g| g.not_before - LOCK_SKEW <= now && now <= g.not_after + LOCK_SKEW).cloned().collect();
+        grants.iter().filter(|g| g.not_before - PHONE_TOLERANCE <= now && now <= g.not_after + PHONE_TOLERANCE).cloned().collect();
     if !usable.is_empty() {
         return Ok(usable);
     }
-    match grants.iter().filter(|g| g.not_before - LOCK_SKEW > now).map(|g| g.not_before).min() {
+    match grants.iter().filter(|g| g.not_before - PHONE_TOLERANCE > now).map(|g| g.not_before).min() {
         Some(from) => Err(no_grant(format!("the grant is valid from {}", from.to_rfc3339()))),
         None => Err(no_grant("the grant expired; sync when online to get a new one".into())),
     }
