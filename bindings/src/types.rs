@@ -4,7 +4,7 @@
 //! mirror matches its original field for field.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::store::{ImportOutcome, Mutation, MutationStatus};
+use doorstep_core::store::{ImportOutcome, Mutation, MutationBody, MutationStatus, Record, RecordKind};
 use doorstep_core::sync::{SyncConfig, SyncReport, SyncStatus};
 use doorstep_core::nav::{
     CompletionCheck, Departure, Fix, Geofence, MatchHint, NavConfig, NavEvent, NavPhase, NavState, RerouteRequest, StopInput, StopKind, Tracking,
@@ -272,13 +272,36 @@ pub enum MutationStatus {
     Wedged,
 }
 
+/// What a mutation tells dispatch: a driver action (with the signed record
+/// that proves it, if any) or a record alone.
+#[uniffi::remote(Enum)]
+pub enum MutationBody {
+    Action { transition: Transition, record: Option<Record> },
+    Record(Record),
+}
+
+/// A signed record for dispatch, as canonical JSON text.
+#[uniffi::remote(Record)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub body: String,
+}
+
+#[uniffi::remote(Enum)]
+pub enum RecordKind {
+    ProofOfDelivery,
+    FailedDelivery,
+    HandoffReceipt,
+    DoorAudit,
+}
+
 /// One driver action waiting to reach dispatch.
 #[uniffi::remote(Record)]
 pub struct Mutation {
     pub mutation_id: u64,
     pub idempotency_key: String,
     pub job_id: Uuid,
-    pub transition: Transition,
+    pub body: MutationBody,
     pub occurred_at: Timestamp,
     pub status: MutationStatus,
     pub attempts: u32,

@@ -360,12 +360,27 @@ fn insert_package(tx: &Transaction<'_>, job_id: Uuid, job_index: usize, position
 
 /// A driver's action: the state change, its event and its outbox mutation.
 fn driver_transition_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<JobEvent, TxError> {
+    driver_transition_with_record_in(tx, job_id, transition, None, at, None).map(|(event, _)| event)
+}
+
+/// A driver's action with the signed record that proves it (a sealed proof
+/// of delivery, a handoff receipt): the state change, its event and one
+/// outbox mutation carrying the record, sent after `depends_on` when given.
+/// Returns the event and the mutation's id.
+pub(super) fn driver_transition_with_record_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    transition: Transition,
+    record: Option<&super::outbox::Record>,
+    at: DateTime<Utc>,
+    depends_on: Option<u64>,
+) -> Result<(JobEvent, u64), TxError> {
     if !transition.is_driver_action() {
         return Err(TxError::Core(CoreError::invalid("transition", format!("{} comes from dispatch, not the driver", transition.name()))));
     }
     let event = transition_in(tx, job_id, transition, at)?;
-    super::outbox::enqueue_in(tx, job_id, transition, at)?;
-    Ok(event)
+    let mutation_id = super::outbox::enqueue_action_in(tx, job_id, transition, record, at, depends_on)?;
+    Ok((event, mutation_id))
 }
 
 /// A driver action the device infers (an arrival): applied when legal now,

@@ -15,7 +15,7 @@ mod schema;
 
 pub use access::{CachedGrant, UnlockRecord};
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
-pub use outbox::{Mutation, MutationOutcome, MutationStatus, SyncState};
+pub use outbox::{Mutation, MutationBody, MutationOutcome, MutationStatus, RECORD_ACTION, Record, RecordKind, SyncState};
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{CoreError, Result};

@@ -19,7 +19,7 @@ pub struct Mutation {
     pub mutation_id: u64,
     pub idempotency_key: String,
     pub job_id: Uuid,
-    pub transition: Transition,
+    pub body: MutationBody,
     pub occurred_at: DateTime<Utc>,
     pub status: MutationStatus,
     pub attempts: u32,
@@ -28,6 +28,70 @@ pub struct Mutation {
     /// (a photo upload before the delivery that cites it).
     pub depends_on: Option<u64>,
 }
+
+/// What a mutation tells dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MutationBody {
+    /// A driver action on the job, with the signed record that proves it
+    /// when there is one (a sealed proof of delivery, a handoff receipt).
+    Action { transition: Transition, record: Option<Record> },
+    /// Evidence that changes no job state (a door audit record).
+    Record(Record),
+}
+
+impl MutationBody {
+    pub fn transition(&self) -> Option<Transition> {
+        match self {
+            MutationBody::Action { transition, .. } => Some(*transition),
+            MutationBody::Record(_) => None,
+        }
+    }
+
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            MutationBody::Action { record, .. } => record.as_ref(),
+            MutationBody::Record(record) => Some(record),
+        }
+    }
+}
+
+/// A signed record for dispatch, as canonical JSON text: the outbox sends it
+/// byte for byte as it was sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    ProofOfDelivery,
+    FailedDelivery,
+    HandoffReceipt,
+    DoorAudit,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 4] =
+        [RecordKind::ProofOfDelivery, RecordKind::FailedDelivery, RecordKind::HandoffReceipt, RecordKind::DoorAudit];
+
+    /// The stable name stored in the outbox and sent to dispatch.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::ProofOfDelivery => "proof_of_delivery",
+            RecordKind::FailedDelivery => "failed_delivery",
+            RecordKind::HandoffReceipt => "handoff_receipt",
+            RecordKind::DoorAudit => "door_audit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The `action` of a mutation that carries only a record.
+pub const RECORD_ACTION: &str = "record";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MutationStatus {
@@ -88,7 +152,8 @@ impl Database {
     /// Every mutation not yet acknowledged, oldest first.
     pub fn outbox(&self) -> Result<Vec<Mutation>> {
         self.mutations(
-            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on \
+            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on, \
+                    record_kind, record_body \
              FROM outbox ORDER BY mutation_id LIMIT ?1",
             u32::MAX,
         )
@@ -100,7 +165,8 @@ impl Database {
     /// once its dependency is acknowledged it goes before later mutations.
     pub fn sendable(&self, limit: u32) -> Result<Vec<Mutation>> {
         self.mutations(
-            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on \
+            "SELECT mutation_id, idempotency_key, job_id, action, failure, occurred_at_us, status, attempts, last_error, depends_on, \
+                    record_kind, record_body \
              FROM outbox o WHERE status = 'pending' \
                AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.job_id = o.job_id AND w.status = 'wedged' AND w.mutation_id < o.mutation_id) \
                AND (o.depends_on IS NULL OR NOT EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = o.depends_on)) \
@@ -134,19 +200,36 @@ impl Database {
                     row.get::<_, i64>(7)?,
                     row.get::<_, Option<String>>(8)?,
                     row.get::<_, Option<i64>>(9)?,
+                    row.get::<_, Option<String>>(10)?,
+                    row.get::<_, Option<String>>(11)?,
                 ))
             })
             .map_err(|e| self.classify(e))?;
         rows.map(|row| {
-            let (id, key, job, action, failure, at, status, attempts, last_error, depends_on) =
+            let (id, key, job, action, failure, at, status, attempts, last_error, depends_on, record_kind, record_body) =
                 row.map_err(|e| self.classify(e))?;
-            let failure = self.failure(failure)?;
+            let record = match (record_kind, record_body) {
+                (Some(kind), Some(body)) => Some(Record {
+                    kind: RecordKind::parse(&kind).ok_or_else(|| self.corrupt(format!("outbox record kind {kind:?}")))?,
+                    body,
+                }),
+                (None, None) => None,
+                _ => return Err(self.corrupt(format!("outbox mutation {id} has half a record"))),
+            };
+            let body = match (action.as_str(), record) {
+                (RECORD_ACTION, Some(record)) => MutationBody::Record(record),
+                (RECORD_ACTION, None) => return Err(self.corrupt(format!("outbox mutation {id} has no record"))),
+                (_, record) => MutationBody::Action {
+                    transition: Transition::from_name(&action, self.failure(failure)?)
+                        .ok_or_else(|| self.corrupt(format!("outbox action {action:?}")))?,
+                    record,
+                },
+            };
             Ok(Mutation {
                 mutation_id: id as u64,
                 idempotency_key: key,
                 job_id: self.uuid(&job)?,
-                transition: Transition::from_name(&action, failure)
-                    .ok_or_else(|| self.corrupt(format!("outbox action {action:?}")))?,
+                body,
                 occurred_at: self.instant(at)?,
                 status: if status == "wedged" { MutationStatus::Wedged } else { MutationStatus::Pending },
                 attempts: attempts as u32,
@@ -286,35 +369,59 @@ impl Database {
     }
 }
 
-pub(super) fn enqueue_in(tx: &Transaction<'_>, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<u64, TxError> {
-    enqueue_dependent_in(tx, job_id, transition, at, None)
-}
-
-/// Queues a mutation that is sent only after `depends_on` is acknowledged.
-pub(crate) fn enqueue_dependent_in(
+/// Queues a driver action, with the record that proves it if any; sent only
+/// after `depends_on` (when given) is acknowledged.
+pub(crate) fn enqueue_action_in(
     tx: &Transaction<'_>,
     job_id: Uuid,
     transition: Transition,
+    record: Option<&Record>,
     at: DateTime<Utc>,
     depends_on: Option<u64>,
 ) -> Result<u64, TxError> {
-    let id = next_mutation_id(tx)?;
     let failure = match transition {
         Transition::Fail { reason } => Some(to_json(&reason)),
         _ => None,
     };
+    insert_mutation(tx, job_id, transition.name(), failure, record, at, depends_on)
+}
+
+/// Queues a record that changes no job state (a door audit).
+pub(crate) fn enqueue_record_in(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    record: &Record,
+    at: DateTime<Utc>,
+    depends_on: Option<u64>,
+) -> Result<u64, TxError> {
+    insert_mutation(tx, job_id, RECORD_ACTION, None, Some(record), at, depends_on)
+}
+
+fn insert_mutation(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    action: &str,
+    failure: Option<String>,
+    record: Option<&Record>,
+    at: DateTime<Utc>,
+    depends_on: Option<u64>,
+) -> Result<u64, TxError> {
+    let id = next_mutation_id(tx)?;
     tx.prepare_cached(
-        "INSERT INTO outbox (mutation_id, job_id, action, failure, occurred_at_us, idempotency_key, depends_on) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (mutation_id, job_id, action, failure, occurred_at_us, idempotency_key, depends_on, \
+                             record_kind, record_body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         id,
         job_id.to_string(),
-        transition.name(),
+        action,
         failure,
         at.timestamp_micros(),
         Uuid::new_v4().simple().to_string(),
         depends_on.map(|d| d as i64),
+        record.map(|r| r.kind.as_str()),
+        record.map(|r| r.body.as_str()),
     ])?;
     Ok(id as u64)
 }
@@ -406,7 +513,7 @@ mod tests {
         fn transition_after(&mut self, job: Uuid, transition: Transition, at: DateTime<Utc>, depends_on: u64) -> u64 {
             self.write(|tx| {
                 super::super::jobs::transition_in(tx, job, transition, at)?;
-                enqueue_dependent_in(tx, job, transition, at, Some(depends_on))
+                enqueue_action_in(tx, job, transition, None, at, Some(depends_on))
             })
             .unwrap()
         }
@@ -424,6 +531,38 @@ mod tests {
 
     fn sendable_ids(db: &Database) -> Vec<u64> {
         db.sendable(100).unwrap().iter().map(|m| m.mutation_id).collect()
+    }
+
+    #[test]
+    fn records_travel_with_their_action_or_alone_and_read_back_whole() {
+        let (_dir, mut db, ids, at) = sample();
+        let receipt = Record { kind: RecordKind::HandoffReceipt, body: r#"{"packages":["A","B"]}"#.into() };
+        let audit = Record { kind: RecordKind::DoorAudit, body: r#"{"door":"lobby"}"#.into() };
+        db.write(|tx| {
+            super::super::jobs::transition_in(tx, ids[0], Transition::Accept, at)?;
+            enqueue_action_in(tx, ids[0], Transition::Accept, Some(&receipt), at, None)?;
+            enqueue_record_in(tx, ids[0], &audit, at, Some(1))
+        })
+        .unwrap();
+        let bodies: Vec<MutationBody> = db.outbox().unwrap().into_iter().map(|m| m.body).collect();
+        assert_eq!(
+            bodies,
+            [
+                MutationBody::Action { transition: Transition::Accept, record: Some(receipt.clone()) },
+                MutationBody::Record(audit.clone()),
+            ]
+        );
+        assert_eq!(bodies[1].transition(), None);
+        assert_eq!(bodies[1].record(), Some(&audit));
+        assert_eq!(sendable_ids(&db), vec![1], "the audit waits for its dependency");
+    }
+
+    #[test]
+    fn record_kinds_have_stable_names() {
+        for kind in RecordKind::ALL {
+            assert_eq!(RecordKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RecordKind::parse("selfie"), None);
     }
 
     #[test]

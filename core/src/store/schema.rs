@@ -115,6 +115,12 @@ const MIGRATIONS: &[&str] = &[
         state     TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: outbox mutations may carry a signed record (proof of delivery,
+    // handoff receipt, door audit), alone or with a driver action.
+    r#"
+    ALTER TABLE outbox ADD COLUMN record_kind TEXT;
+    ALTER TABLE outbox ADD COLUMN record_body TEXT;
+    "#,
     // Door access: grants cached for offline use, the counter of each grant
     // (kept apart, so a grant re-sent by dispatch never resets it), the
     // revocation epoch and notice, the device key dispatch knows, and the

@@ -6,7 +6,7 @@ use super::{SyncConfig, SyncFailure, TokenError, TokenProvider};
 use crate::dispatch::{self, JobsDelta};
 use crate::error::CoreError;
 use crate::jobs::{ServerStatus, Transition};
-use crate::store::{Mutation, MutationOutcome};
+use crate::store::{Mutation, MutationOutcome, RECORD_ACTION};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -46,23 +46,8 @@ impl DispatchClient {
     /// Sends a batch of mutations; returns dispatch's outcome for each, in
     /// the order sent.
     pub async fn push(&self, client_id: Uuid, batch: &[Mutation]) -> Result<Vec<(u64, MutationOutcome)>, SyncFailure> {
-        let body = wire::MutationBatch {
-            client_id,
-            mutations: batch
-                .iter()
-                .map(|m| wire::Mutation {
-                    mutation_id: m.mutation_id,
-                    idempotency_key: &m.idempotency_key,
-                    job_id: m.job_id,
-                    action: m.transition.name(),
-                    failure_reason: match m.transition {
-                        Transition::Fail { reason } => Some(reason.as_str()),
-                        _ => None,
-                    },
-                    occurred_at: m.occurred_at,
-                })
-                .collect(),
-        };
+        let mutations = batch.iter().map(wire_mutation).collect::<Result<Vec<_>, _>>()?;
+        let body = wire::MutationBatch { client_id, mutations };
         let body = serde_json::to_vec(&body).map_err(|e| SyncFailure::Permanent(CoreError::Internal { reason: e.to_string() }))?;
         let response = self.send(Method::POST, "/v1/mutations", |request| {
             request.header(header::CONTENT_TYPE, "application/json").body(body.clone())
@@ -187,6 +172,37 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
+fn wire_mutation(m: &Mutation) -> Result<wire::Mutation<'_>, SyncFailure> {
+    let transition = m.body.transition();
+    let record = m
+        .body
+        .record()
+        .map(|record| {
+            // Stored as sealed; a record that no longer parses was damaged on
+            // the device and must not be sent as if it were evidence.
+            serde_json::from_str::<&serde_json::value::RawValue>(&record.body)
+                .map(|body| wire::Record { kind: record.kind.as_str(), body })
+                .map_err(|e| {
+                    SyncFailure::Permanent(CoreError::Storage {
+                        reason: format!("outbox mutation {}: stored record is not JSON: {e}", m.mutation_id),
+                    })
+                })
+        })
+        .transpose()?;
+    Ok(wire::Mutation {
+        mutation_id: m.mutation_id,
+        idempotency_key: &m.idempotency_key,
+        job_id: m.job_id,
+        action: transition.map_or(RECORD_ACTION, Transition::name),
+        failure_reason: match transition {
+            Some(Transition::Fail { reason }) => Some(reason.as_str()),
+            _ => None,
+        },
+        record,
+        occurred_at: m.occurred_at,
+    })
+}
+
 /// Matches dispatch's results to the batch: one per mutation, same order.
 fn outcomes_for(batch: &[Mutation], results: wire::MutationResults) -> Result<Vec<(u64, MutationOutcome)>, String> {
     if results.results.len() != batch.len() {
@@ -234,7 +250,15 @@ mod wire {
         pub action: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
         pub failure_reason: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub record: Option<Record<'a>>,
         pub occurred_at: DateTime<Utc>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Record<'a> {
+        pub kind: &'static str,
+        pub body: &'a serde_json::value::RawValue,
     }
 
     #[derive(Deserialize)]
@@ -279,5 +303,43 @@ impl DispatchClient {
     pub async fn grants(&self) -> Result<Vec<u8>, SyncFailure> {
         let response = self.send(Method::GET, "/v1/grants", |request| request).await?;
         read_body(response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MutationBody, MutationStatus, Record, RecordKind};
+
+    fn queued(body: MutationBody) -> Mutation {
+        Mutation {
+            mutation_id: 7,
+            idempotency_key: "k7".into(),
+            job_id: Uuid::nil(),
+            body,
+            occurred_at: "2026-11-23T17:00:00Z".parse().unwrap(),
+            status: MutationStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            depends_on: None,
+        }
+    }
+
+    #[test]
+    fn a_record_goes_on_the_wire_byte_for_byte_with_its_action() {
+        let record = Record { kind: RecordKind::ProofOfDelivery, body: r#"{"b":1,"a":[2]}"#.into() };
+        let sent = queued(MutationBody::Action { transition: Transition::Deliver, record: Some(record) });
+        let json = serde_json::to_string(&wire_mutation(&sent).ok().unwrap()).unwrap();
+        assert!(json.contains(r#""action":"deliver""#), "{json}");
+        assert!(json.contains(r#""record":{"kind":"proof_of_delivery","body":{"b":1,"a":[2]}}"#), "{json}");
+    }
+
+    #[test]
+    fn a_record_alone_is_the_record_action_and_a_damaged_one_is_not_sent() {
+        let audit = Record { kind: RecordKind::DoorAudit, body: "{}".into() };
+        let json = serde_json::to_string(&wire_mutation(&queued(MutationBody::Record(audit))).ok().unwrap()).unwrap();
+        assert!(json.contains(r#""action":"record""#), "{json}");
+        let damaged = Record { kind: RecordKind::DoorAudit, body: "{not json".into() };
+        assert!(wire_mutation(&queued(MutationBody::Record(damaged))).is_err());
     }
 }

@@ -120,7 +120,7 @@ final class SyncTests: DoorstepTestCase {
         let queued = try session.outbox()
         XCTAssertEqual(queued.count, 1)
         XCTAssertEqual(queued.first?.status, .pending)
-        XCTAssertEqual(queued.first?.transition, .accept)
+        XCTAssertEqual(queued.first?.body, .action(transition: .accept, record: nil))
         XCTAssertEqual(try session.syncStatus().pending, 1)
         let offlineState = try await Dispatch.job(job).state
         XCTAssertEqual(offlineState, "assigned")

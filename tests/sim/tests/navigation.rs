@@ -46,7 +46,7 @@ fn arriving_at_the_store_moves_the_job_to_at_pickup() {
     let job = session.job(job_id).unwrap();
     assert_eq!(job.state, JobState::AtPickup);
     // The arrival is a driver action like any other: it goes to dispatch.
-    assert!(session.outbox().unwrap().iter().any(|m| m.job_id == job_id && m.transition == Transition::ArriveAtPickup));
+    assert!(session.outbox().unwrap().iter().any(|m| m.job_id == job_id && m.body.transition() == Some(Transition::ArriveAtPickup)));
 }
 
 #[test]

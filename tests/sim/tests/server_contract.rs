@@ -12,7 +12,7 @@
 
 use chrono::Utc;
 use doorstep_sim::server::client::DispatchClient;
-use doorstep_sim::server::wire::{Mutation, MutationBatch};
+use doorstep_sim::server::wire::{Mutation, MutationBatch, MutationRecord};
 use doorstep_sim::server::{ServerConfig, spawn};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -64,7 +64,8 @@ fn seed(admin: &DispatchClient) -> Seeded {
     let device = admin.as_driver(token.clone());
 
     let client_id = Uuid::new_v4();
-    let mutations = ["accept", "arrive_at_pickup"]
+    // The last one carries only a record, so the admin view has one to show.
+    let mutations = ["accept", "arrive_at_pickup", "record"]
         .iter()
         .enumerate()
         .map(|(i, action)| Mutation {
@@ -73,6 +74,10 @@ fn seed(admin: &DispatchClient) -> Seeded {
             job_id: job_ids[0],
             action: (*action).to_owned(),
             failure_reason: None,
+            record: (*action == "record").then(|| MutationRecord {
+                kind: "door_audit".to_owned(),
+                body: serde_json::json!({ "door": "lobby" }),
+            }),
             occurred_at: Utc::now(),
         })
         .collect();

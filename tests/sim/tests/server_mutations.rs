@@ -248,3 +248,57 @@ fn an_action_on_a_job_reassigned_away_is_a_conflict_for_the_old_driver() {
     let results = new_driver.post_mutations(&batch(Uuid::new_v4(), vec![mutation(1, jobs[0], "accept")])).unwrap();
     assert_eq!(results.results[0].outcome, Outcome::Applied);
 }
+
+fn with_record(mut mutation: doorstep_sim::server::wire::Mutation, kind: &str, body: serde_json::Value) -> doorstep_sim::server::wire::Mutation {
+    mutation.record = Some(doorstep_sim::server::wire::MutationRecord { kind: kind.to_owned(), body });
+    mutation
+}
+
+#[test]
+fn records_are_kept_with_their_action_or_alone_and_once() {
+    let (_server, admin) = start();
+    let jobs = assign(&admin, "driver-a", 1);
+    let device = admin.driver("driver-a").unwrap();
+    let client = Uuid::new_v4();
+    let audit = serde_json::json!({ "door": "lobby", "result": "ok" });
+    let receipt = serde_json::json!({ "packages": ["PKG-1"] });
+    let sent = batch(
+        client,
+        vec![
+            mutation(1, jobs[0], "accept"),
+            with_record(mutation(2, jobs[0], "record"), "door_audit", audit.clone()),
+            mutation(3, jobs[0], "arrive_at_pickup"),
+            with_record(mutation(4, jobs[0], "confirm_pickup"), "handoff_receipt", receipt.clone()),
+        ],
+    );
+    let results = device.post_mutations(&sent).unwrap();
+    assert!(results.results.iter().all(|r| r.outcome == Outcome::Applied), "{results:?}");
+    assert_eq!(results.results[1].job_state.as_deref(), Some("accepted"), "a record alone moves nothing");
+    device.post_mutations(&sent).unwrap();
+
+    let job = admin.job(jobs[0]).unwrap();
+    assert_eq!(job.state, "picked_up");
+    let kept: Vec<_> = job.records.iter().map(|r| (r.mutation_id, r.kind.as_str(), r.body.clone())).collect();
+    assert_eq!(kept, [(2, "door_audit", audit), (4, "handoff_receipt", receipt)], "each record kept once");
+    assert!(job.records.iter().all(|r| r.client_id == client));
+}
+
+#[test]
+fn a_malformed_record_refuses_the_batch_and_names_the_field() {
+    let (_server, admin) = start();
+    let jobs = assign(&admin, "driver-a", 1);
+    let device = admin.driver("driver-a").unwrap();
+    let client = Uuid::new_v4();
+    let cases = [
+        (with_record(mutation(1, jobs[0], "record"), "selfie", serde_json::json!({})), "mutations[0].record.kind"),
+        (with_record(mutation(1, jobs[0], "record"), "door_audit", serde_json::json!([1, 2])), "mutations[0].record.body"),
+        (mutation(1, jobs[0], "record"), "mutations[0].record"),
+    ];
+    for (bad, field) in cases {
+        let err = device.post_mutations(&batch(client, vec![bad])).unwrap_err();
+        let text = format!("{err:?}");
+        assert!(text.contains(field), "{field} not named in {text}");
+    }
+    assert!(admin.client_record(client).is_err(), "nothing was processed");
+    assert!(admin.job(jobs[0]).unwrap().records.is_empty());
+}

@@ -289,6 +289,7 @@ fn admin_view(tx: &Transaction<'_>, record: &JobRecord) -> Result<AdminJob, Stor
         state: record.state.as_str().to_owned(),
         revision: record.revision,
         conflicts: stored::conflicts(tx, record.job.id)?,
+        records: super::storage::records::for_job(tx, record.job.id)?,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod media;
 pub mod mutations;
 pub mod problem;
+pub mod records;
 pub mod routes;
 pub mod storage;
 pub mod wire;

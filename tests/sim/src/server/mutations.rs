@@ -11,6 +11,8 @@
 use super::AppState;
 use super::problem::Problem;
 use super::storage::jobs::{self as stored, ChangeKind, failure_reason};
+use super::records;
+use super::storage::records as stored_records;
 use super::storage::{StorageError, clients};
 use super::wire::{
     AdminClient, Conflict, JobStatus, Mutation, MutationBatch, MutationResult, MutationResults, Outcome,
@@ -42,6 +44,8 @@ const DRIVER_TRANSITIONS: [Transition; 9] = [
 ];
 
 const FAIL: &str = "fail";
+/// The action of a mutation that carries only a record (a door audit).
+pub const RECORD_ACTION: &str = "record";
 
 /// The transition a mutation asks for, or why it names none (field, detail).
 /// A `failure_reason` on any action but `fail` is ignored.
@@ -63,8 +67,8 @@ fn is_idempotency_key(key: &str) -> bool {
 }
 
 /// Checks the whole batch before any of it is processed, and returns each
-/// mutation's transition.
-pub fn check_batch(batch: &MutationBatch) -> Result<Vec<Transition>, Problem> {
+/// mutation's transition (none for a mutation that carries only a record).
+pub fn check_batch(batch: &MutationBatch) -> Result<Vec<Option<Transition>>, Problem> {
     if batch.mutations.is_empty() {
         return Err(Problem::invalid("mutations", "a batch carries at least one mutation"));
     }
@@ -92,9 +96,19 @@ pub fn check_batch(batch: &MutationBatch) -> Result<Vec<Transition>, Problem> {
         if !is_idempotency_key(&mutation.idempotency_key) {
             return Err(Problem::invalid(field("idempotency_key"), "must be 1 to 100 of A-Z a-z 0-9 _ . : -"));
         }
+        if let Some(record) = &mutation.record {
+            records::check(record).map_err(|(name, detail)| Problem::invalid(field(&format!("record.{name}")), detail))?;
+        }
+        if mutation.action == RECORD_ACTION {
+            if mutation.record.is_none() {
+                return Err(Problem::invalid(field("record"), "the record action carries a record"));
+            }
+            transitions.push(None);
+            continue;
+        }
         let transition = transition_for(&mutation.action, mutation.failure_reason.as_deref())
             .map_err(|(name, detail)| Problem::invalid(field(name), detail))?;
-        transitions.push(transition);
+        transitions.push(Some(transition));
     }
     Ok(transitions)
 }
@@ -124,7 +138,7 @@ fn process_batch(
     tx: &Transaction<'_>,
     driver_id: &str,
     batch: &MutationBatch,
-    transitions: &[Transition],
+    transitions: &[Option<Transition>],
     now: DateTime<Utc>,
 ) -> Result<MutationResults, StorageError> {
     let client_id = batch.client_id;
@@ -170,7 +184,7 @@ fn process_one(
     driver_id: &str,
     client_id: Uuid,
     mutation: &Mutation,
-    transition: Transition,
+    transition: Option<Transition>,
     now: DateTime<Utc>,
 ) -> Result<MutationResult, StorageError> {
     // A job the driver never held is as unknown to them as one that does not exist.
@@ -180,6 +194,20 @@ fn process_one(
     };
     let mut record = record;
     let status = record.status_for(driver_id);
+    // Evidence is kept whatever became of the job since: a door audit or a
+    // proof of delivery of a job cancelled meanwhile still happened.
+    if let Some(evidence) = &mutation.record {
+        if let Err(problem) = records::verify(tx, evidence) {
+            return Ok(rejected(mutation, problem));
+        }
+        stored_records::insert(tx, client_id, mutation.mutation_id, mutation.job_id, &evidence.kind, &evidence.body, now)?;
+    }
+    let Some(transition) = transition else {
+        let mut result = outcome(mutation, Outcome::Applied);
+        result.job_state = Some(record.state.as_str().to_owned());
+        result.job_status = Some(status);
+        return Ok(result);
+    };
     if status != JobStatus::Active {
         let conflict = Conflict {
             mutation_id: mutation.mutation_id,

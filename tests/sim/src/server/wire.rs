@@ -174,7 +174,28 @@ pub struct Mutation {
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// The signed evidence of the action (or, with action `record`, alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<MutationRecord>,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// A signed record a device sends with a mutation; `kind` is checked by the
+/// server, not the parser, so an unknown one is a 422 naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutationRecord {
+    pub kind: String,
+    pub body: serde_json::Value,
+}
+
+/// A record as the server keeps it, for `/admin/jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    pub client_id: Uuid,
+    pub mutation_id: u64,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +365,7 @@ pub struct AdminJob {
     pub state: String,
     pub revision: u64,
     pub conflicts: Vec<Conflict>,
+    pub records: Vec<StoredRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ pub fn mutation(mutation_id: u64, job_id: Uuid, action: &str) -> Mutation {
         job_id,
         action: action.to_owned(),
         failure_reason: None,
+        record: None,
         occurred_at: Utc::now(),
     }
 }

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod doors;
 pub mod jobs;
 pub mod media;
+pub mod records;
 pub mod tokens;
 
 use std::path::Path;
@@ -138,6 +139,7 @@ impl Database {
         };
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(records::SCHEMA)?;
         Ok(Database { connection: Arc::new(Mutex::new(connection)) })
     }
 

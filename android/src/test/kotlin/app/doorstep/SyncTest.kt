@@ -168,7 +168,7 @@ class SyncTest {
             val queued = session.outbox()
             assertEquals(1, queued.size)
             assertEquals(MutationStatus.PENDING, queued[0].status)
-            assertEquals(Transition.Accept, queued[0].transition)
+            assertEquals(MutationBody.Action(Transition.Accept, null), queued[0].body)
             assertEquals(1u, session.syncStatus().pending)
             assertEquals("assigned", serverState(job))
 
