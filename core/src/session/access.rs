@@ -14,7 +14,8 @@ use crate::access::protocol::{self, ExchangeStats, Timeouts};
 use crate::access::{Reason, wire};
 use crate::error::{CoreError, Result};
 use crate::keys::device_public_key;
-use crate::store::{CachedGrant, UnlockRecord};
+use crate::access::audit::AuditRecord;
+use crate::store::{CachedGrant, Record, RecordKind, UnlockRecord};
 use crate::sync::SyncFailure;
 use crate::sync::http::DispatchClient;
 use chrono::{DateTime, Duration, Utc};
@@ -95,7 +96,8 @@ impl DriverSession {
             outcome: outcome.clone(),
             audit: result.audit.encode().to_vec(),
         };
-        self.store().record_unlock(&record)?;
+        let audit = Record { kind: RecordKind::DoorAudit, body: audit_body(&record, &result.audit) };
+        self.store().record_unlock(&record, &audit)?;
         self.inner.sync.wake();
         tracing::info!(%outcome, lock = challenge.lock_id, "lock answered");
         if result.code != 0 {
@@ -182,6 +184,22 @@ impl DriverSession {
         let session = self.clone();
         crate::runtime::run_blocking(move || work(&session)).await
     }
+}
+
+/// The door audit record as dispatch receives it: the lock's MAC'd record
+/// byte for byte (hex), with what the device knows about the attempt.
+fn audit_body(record: &UnlockRecord, audit: &AuditRecord) -> String {
+    serde_json::json!({
+        "lock_id": record.lock_id,
+        "door_id": record.door_id,
+        "grant_id": record.grant_id,
+        "counter": record.counter,
+        "outcome": record.outcome,
+        "audit_sequence": audit.sequence,
+        "audit_record": crate::keys::hex(&audit.encode()),
+        "recorded_at": record.at,
+    })
+    .to_string()
 }
 
 /// The grants worth trying at `now` (dispatch's time as the device best

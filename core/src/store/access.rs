@@ -3,6 +3,7 @@
 
 use super::Database;
 use super::jobs::TxError;
+use super::outbox::{Record, enqueue_record_in};
 use crate::access::grant::{Grant, RevocationNotice};
 use crate::error::Result;
 use chrono::{DateTime, TimeZone, Utc};
@@ -144,8 +145,10 @@ impl Database {
         })
     }
 
-    /// Records an attempt the lock judged.
-    pub fn record_unlock(&mut self, record: &UnlockRecord) -> Result<u64> {
+    /// Records an attempt the lock judged and, in the same transaction,
+    /// queues the lock's audit record for dispatch (on the grant's job; a
+    /// job this device does not hold cannot carry it, and is logged).
+    pub fn record_unlock(&mut self, record: &UnlockRecord, audit: &Record) -> Result<u64> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO door_unlocks (at_us, door_id, lock_id, grant_id, job_id, counter, outcome, audit)
@@ -161,7 +164,15 @@ impl Database {
                     record.audit
                 ],
             )?;
-            Ok(tx.last_insert_rowid() as u64)
+            let sequence = tx.last_insert_rowid() as u64;
+            let job_known: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1)", [record.job_id.to_string()], |row| row.get(0))?;
+            if job_known {
+                enqueue_record_in(tx, record.job_id, audit, record.at, None)?;
+            } else {
+                tracing::warn!(job = %record.job_id, "door audit not queued: the grant's job is not on this device");
+            }
+            Ok(sequence)
         })
     }
 

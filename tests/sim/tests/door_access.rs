@@ -137,6 +137,16 @@ fn grants_arrive_by_sync_and_doors_open_offline_with_a_wrong_phone_clock() {
     let audit = doorstep_core::access::audit::AuditRecord::parse(&history[0].audit).unwrap();
     assert!(audit.verifies(&AUDIT_KEY), "the phone carries the lock's record unaltered");
     assert_eq!(audit, lock.audit_log()[0]);
+
+    // Back online, the audit records reach dispatch with the jobs.
+    session.set_online(true);
+    block_on(session.sync_now()).unwrap();
+    let kept = world.admin.job(job_id("HPM-2401")).unwrap().records;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, "door_audit");
+    assert_eq!(kept[0].body["outcome"], "opened");
+    let carried = from_hex(kept[0].body["audit_record"].as_str().unwrap()).unwrap();
+    assert_eq!(carried, lock.audit_log()[0].encode().to_vec());
 }
 
 #[test]
@@ -203,12 +213,14 @@ fn revocation_reaches_a_lock_through_a_synced_phone() {
     assert_eq!(lock.audit_log().last().unwrap().reason, Reason::Revoked.code());
 }
 
+/// A session holding the sample day and one grant, for HPM-2401's door,
+/// from an issuer the test holds (no server).
 fn local_rig(fx: &Fixture) -> (DriverSession, GrantIssuer, Arc<SoftwareSigner>, uuid::Uuid) {
     let issuer = GrantIssuer::generate().unwrap();
     let signer = Arc::new(SoftwareSigner::generate().unwrap());
-    let session = fx.open();
+    let session = fx.open_with_sample();
     session.set_device_signer(signer.clone());
-    let job = uuid::Uuid::new_v4();
+    let job = session.jobs().unwrap().into_iter().find(|j| j.reference == "HPM-2401").unwrap().id;
     let grant = issuer
         .issue(&GrantTerms {
             grant_id: [8; 8],
@@ -244,6 +256,21 @@ fn a_lock_denial_is_recorded_and_returned_with_its_reason() {
     assert_eq!(history[0].job_id, job);
     assert_eq!(lock.audit_log().len(), 1);
     assert_eq!(lock.times_opened(), 0);
+    // The denial is queued for dispatch like an opening would be.
+    let queued: Vec<_> = session
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m.body {
+            doorstep_core::store::MutationBody::Record(record) => Some(record),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].kind, doorstep_core::store::RecordKind::DoorAudit);
+    let body: serde_json::Value = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(body["outcome"], "unknown_issuer");
+    assert_eq!(body["audit_record"], doorstep_core::keys::hex(&lock.audit_log()[0].encode()));
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub fn check(record: &MutationRecord) -> Result<RecordKind, (&'static str, Strin
 pub fn verify(_tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
     let kind = check(record).map_err(|(field, detail)| Problem::invalid(format!("record.{field}"), detail))?;
     match kind {
-        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery | RecordKind::HandoffReceipt | RecordKind::DoorAudit => Ok(()),
+        RecordKind::DoorAudit => super::doors::verify_audit(&record.body),
+        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery | RecordKind::HandoffReceipt => Ok(()),
     }
 }
