@@ -6,11 +6,13 @@
 //! domain rule may live here. Every exported call runs inside [`guard`], so
 //! a panic in the core reaches the shell as `DoorstepError::Internal`.
 
+mod access;
 mod error;
 mod keys;
 mod session;
 mod types;
 
+pub use access::{BleLink, GrantIssuer, ReferenceLock};
 pub use error::DoorstepError;
 pub use keys::DeviceSigner;
 pub use session::{DriverSession, JobObserver, Subscription, SyncObserver, TokenProvider};
