@@ -6,6 +6,7 @@
 //! domain rule may live here. Every exported call runs inside [`guard`], so
 //! a panic in the core reaches the shell as `DoorstepError::Internal`.
 
+mod access;
 mod error;
 mod handoff;
 mod keys;
@@ -13,6 +14,7 @@ mod pod;
 mod session;
 mod types;
 
+pub use access::{BleLink, GrantIssuer, ReferenceLock};
 pub use error::DoorstepError;
 pub use handoff::StoreSession;
 pub use keys::DeviceSigner;

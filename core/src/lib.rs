@@ -13,6 +13,8 @@
 //! - [`sync`]: draining the outbox to dispatch and pulling job changes;
 //! - [`pod`]: proof of delivery: requirements, drafts, media, sealed
 //!   records and failed deliveries;
+//! - [`access`]: door access: grants, the BLE door protocol, the reference
+//!   lock and the links to locks;
 //! - [`keys`]: the device key (a shell's [`keys::DeviceSigner`] or the
 //!   software one), signature checks and hashing;
 //! - [`handoff`]: store handoffs: signed offers, acceptances and receipts,
@@ -21,6 +23,7 @@
 //!
 //! Nothing here knows about UniFFI; `doorstep-ffi` wraps this API.
 
+pub mod access;
 pub mod clock;
 pub mod dispatch;
 pub mod error;
@@ -37,4 +40,4 @@ pub mod sync;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, Result};
 pub use jobs::*;
-pub use session::{ArrivalMode, NavSnapshot, NavigationOptions, DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};
+pub use session::{UnlockOutcome, ArrivalMode, NavSnapshot, NavigationOptions, DriverSession, JobObserver, ObserverHealth, SessionOptions, Subscription, SyncObserver};

@@ -8,11 +8,13 @@
 //! Must not hold rules about jobs (that is `jobs`) or SQL (that is `store`).
 
 mod handoff;
+mod access;
 mod navigation;
 mod pod;
 mod syncing;
 
 pub use handoff::AcceptedHandoff;
+pub use access::UnlockOutcome;
 pub use navigation::{ArrivalMode, NavSnapshot, NavigationOptions};
 pub use pod::{DEFAULT_MEDIA_RETENTION, SealedPod};
 

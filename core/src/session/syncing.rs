@@ -192,6 +192,7 @@ impl DriverSession {
             self.push_all(engine, &mut report).await?;
             self.purge_media_after_sync().await;
             self.pull_all(engine, &mut report).await?;
+            self.sync_door_access(&engine.client).await?;
             let (pending, wedged) = self.blocking(|s| s.store().outbox_counts()).await.map_err(SyncFailure::Permanent)?;
             report.pending = pending;
             report.wedged = wedged;

@@ -8,6 +8,7 @@
 //! the same row.
 
 mod handoff;
+mod access;
 mod jobs;
 mod navigation;
 mod outbox;
@@ -15,6 +16,7 @@ mod pod;
 mod schema;
 
 pub use handoff::{HandoffRow, HandoffPackageRow, HandoffStatus, StoredReceipt};
+pub use access::{CachedGrant, UnlockRecord};
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
 pub use outbox::{Mutation, MutationBody, MutationOutcome, MutationStatus, RECORD_ACTION, Record, RecordKind, SyncState};
 pub use outbox::{MediaUpload, UPLOAD_ACTION};

@@ -152,7 +152,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER job_events_are_never_deleted BEFORE DELETE ON job_events
     BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
     "#,
-    // store handoffs: the staff device's handoffs in progress (jobs, scans,
+    // 6: store handoffs: the staff device's handoffs in progress (jobs, scans,
     // discrepancies) and the signed receipts both devices keep, with the
     // packages each receipt moved per job (the custody chain).
     r#"
@@ -207,7 +207,7 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX handoff_custody_by_job ON handoff_custody(job_id, direction);
     "#,
-    // proof of delivery: drafts that survive restarts, sealed records,
+    // 7: proof of delivery: drafts that survive restarts, sealed records,
     // the media files they cite (until dispatch holds them and the
     // retention period has passed), and media uploads in the outbox.
     r#"
@@ -241,6 +241,51 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN upload_content_type TEXT;
     ALTER TABLE outbox ADD COLUMN upload_size_bytes INTEGER;
     CREATE INDEX outbox_by_upload ON outbox(upload_sha256) WHERE upload_sha256 IS NOT NULL;
+    "#,
+    // 8: door access: grants cached for offline use, the counter of each grant
+    // (kept apart, so a grant re-sent by dispatch never resets it), the
+    // revocation epoch and notice, the device key dispatch knows, and the
+    // append-only record of unlock attempts.
+    r#"
+    CREATE TABLE door_grants (
+        grant_id     TEXT PRIMARY KEY NOT NULL,
+        job_id       TEXT NOT NULL,
+        door_ids     TEXT NOT NULL,
+        not_before_s INTEGER NOT NULL,
+        not_after_s  INTEGER NOT NULL,
+        epoch        INTEGER NOT NULL,
+        encoded      BLOB NOT NULL
+    ) STRICT;
+
+    CREATE TABLE door_grant_counters (
+        grant_id    TEXT PRIMARY KEY NOT NULL,
+        counter     INTEGER NOT NULL,
+        not_after_s INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE door_access (
+        singleton      INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+        epoch          INTEGER NOT NULL DEFAULT 0,
+        notice         BLOB,
+        registered_key TEXT
+    ) STRICT;
+    INSERT INTO door_access (singleton) VALUES (1);
+
+    CREATE TABLE door_unlocks (
+        sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_us     INTEGER NOT NULL,
+        door_id   INTEGER NOT NULL,
+        lock_id   INTEGER NOT NULL,
+        grant_id  TEXT NOT NULL,
+        job_id    TEXT NOT NULL,
+        counter   INTEGER NOT NULL,
+        outcome   TEXT NOT NULL,
+        audit     BLOB NOT NULL
+    ) STRICT;
+    CREATE TRIGGER door_unlocks_are_never_changed BEFORE UPDATE ON door_unlocks
+    BEGIN SELECT RAISE(ABORT, 'door_unlocks is append-only'); END;
+    CREATE TRIGGER door_unlocks_are_never_deleted BEFORE DELETE ON door_unlocks
+    BEGIN SELECT RAISE(ABORT, 'door_unlocks is append-only'); END;
     "#,
 ];
 

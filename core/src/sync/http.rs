@@ -298,6 +298,24 @@ mod wire {
     }
 }
 
+/// Door access calls (`docs/dispatch-api.yaml`: `/v1/device-key`, `/v1/grants`).
+impl DispatchClient {
+    /// Tells dispatch which P-256 key this device's grants must name.
+    pub async fn register_device_key(&self, compressed_key: &[u8; 33]) -> Result<(), SyncFailure> {
+        let body = serde_json::json!({ "public_key": crate::keys::hex(compressed_key) }).to_string();
+        let response = self
+            .send(Method::PUT, "/v1/device-key", |request| request.header(header::CONTENT_TYPE, "application/json").body(body.clone()))
+            .await?;
+        read_body(response).await.map(|_| ())
+    }
+
+    /// The grants dispatch holds for this driver's device, as raw JSON.
+    pub async fn grants(&self) -> Result<Vec<u8>, SyncFailure> {
+        let response = self.send(Method::GET, "/v1/grants", |request| request).await?;
+        read_body(response).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -282,8 +282,24 @@ fn records_are_kept_with_their_action_or_alone_and_once() {
     let jobs = assign(&admin, "driver-a", 1);
     let device = admin.driver("driver-a").unwrap();
     let client = Uuid::new_v4();
-    let audit = serde_json::json!({ "door": "lobby", "result": "ok" });
     let receipt = signed_receipt(jobs[0]);
+    let lock_record = doorstep_core::access::audit::AuditRecord {
+        sequence: 1,
+        lock_id: 7,
+        door_id: 9,
+        lock_time: 1_800_000_000,
+        grant_id: [1; 8],
+        job_tag: [2; 4],
+        counter: 3,
+        action: 1,
+        reason: 0,
+        mac: [0; 32],
+    }
+    .sealed(&[5; 32]);
+    let audit = serde_json::json!({
+        "lock_id": 7, "counter": 3, "outcome": "opened",
+        "audit_record": doorstep_core::keys::hex(&lock_record.encode()),
+    });
     let sent = batch(
         client,
         vec![

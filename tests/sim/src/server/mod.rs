@@ -6,6 +6,7 @@
 //! - [`auth`]: bearer tokens per driver;
 //! - [`jobs`]: assignment, admin changes, cancellation, reassignment, delta;
 //! - [`mutations`]: the driver's actions, exactly once and in order;
+//! - [`doors`]: device keys, door grants and their revocation;
 //! - [`media`]: resumable, hash-checked media upload;
 //! - [`storage`]: the SQLite database and its queries;
 //! - [`problem`] and [`extract`]: RFC 9457 errors, and request parsing that
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod doors;
 pub mod extract;
 pub mod handoff_records;
 pub mod jobs;

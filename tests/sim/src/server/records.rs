@@ -36,7 +36,7 @@ pub fn verify(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Probl
     match kind {
         RecordKind::ProofOfDelivery | RecordKind::FailedDelivery => verify_sealed_pod(tx, record),
         RecordKind::HandoffReceipt => super::handoff_records::verify(record).map(|_| ()),
-        RecordKind::DoorAudit => Ok(()),
+        RecordKind::DoorAudit => super::doors::verify_audit(&record.body),
     }
 }
 

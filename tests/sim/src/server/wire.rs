@@ -263,7 +263,43 @@ pub struct MediaStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
-    pub grants: Vec<serde_json::Value>,
+    pub grants: Vec<GrantItem>,
+    pub revocation: Revocation,
+}
+
+/// One signed door grant; the summary fields repeat what `encoded` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantItem {
+    pub grant_id: String,
+    pub job_id: Uuid,
+    pub door_ids: Vec<u32>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub encoded: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub epoch: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKey {
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredKey {
+    pub key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorIssuer {
+    pub public_key: String,
+    pub epoch: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

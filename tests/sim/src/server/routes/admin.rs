@@ -4,8 +4,8 @@
 use crate::server::AppState;
 use crate::server::extract::{ApiJson, ApiPath};
 use crate::server::problem::Problem;
-use crate::server::wire::{AdminClient, AdminJob, AssignJobs, AssignedJobs, IssuedToken, JobUpdate, Reassign};
-use crate::server::{auth, jobs, mutations};
+use crate::server::wire::{DoorIssuer, AdminClient, AdminJob, AssignJobs, AssignedJobs, IssuedToken, JobUpdate, Reassign};
+use crate::server::{auth, doors, jobs, mutations};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -64,4 +64,12 @@ pub async fn client(
     ApiPath(client_id): ApiPath<String>,
 ) -> Result<Json<AdminClient>, Problem> {
     mutations::client_record(&state, &client_id).await.map(Json)
+}
+
+pub async fn door_issuer(State(state): State<AppState>) -> Result<Json<DoorIssuer>, Problem> {
+    doors::issuer(&state).await.map(Json)
+}
+
+pub async fn revoke_grants(State(state): State<AppState>) -> Result<Json<DoorIssuer>, Problem> {
+    doors::revoke_all(&state).await.map(Json)
 }

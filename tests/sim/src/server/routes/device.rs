@@ -6,8 +6,8 @@ use crate::server::AppState;
 use crate::server::auth::AuthenticatedDriver;
 use crate::server::extract::{ApiBody, ApiJson, ApiPath, ApiQuery};
 use crate::server::problem::Problem;
-use crate::server::wire::{Grants, JobsDelta, MediaStatus, MutationBatch, MutationResults};
-use crate::server::{jobs, media, mutations};
+use crate::server::wire::{DeviceKey, Grants, RegisteredKey, JobsDelta, MediaStatus, MutationBatch, MutationResults};
+use crate::server::{doors, jobs, media, mutations};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -49,7 +49,15 @@ pub async fn put_media_chunk(
     media::put_chunk(&state, sha256, range, chunk).await.map(Json)
 }
 
-/// Door access grants arrive with door access; until then, none.
-pub async fn grants(_driver: AuthenticatedDriver) -> Json<Grants> {
-    Json(Grants { grants: Vec::new() })
+/// Door grants for the driver's registered device key.
+pub async fn grants(State(state): State<AppState>, driver: AuthenticatedDriver) -> Result<Json<Grants>, Problem> {
+    doors::grants(&state, driver.driver_id).await.map(Json)
+}
+
+pub async fn put_device_key(
+    State(state): State<AppState>,
+    driver: AuthenticatedDriver,
+    ApiJson(request): ApiJson<DeviceKey>,
+) -> Result<Json<RegisteredKey>, Problem> {
+    doors::register_device_key(&state, driver.driver_id, request).await.map(Json)
 }

@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -26,6 +26,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/mutations", post(device::post_mutations))
         .route("/v1/media/{sha256}", get(device::media_status).put(device::put_media_chunk))
         .route("/v1/grants", get(device::grants))
+        .route("/v1/device-key", put(device::put_device_key))
+        .route("/admin/doors/issuer", get(admin::door_issuer))
+        .route("/admin/doors/revoke", post(admin::revoke_grants))
         .route("/admin/drivers/{driver_id}/tokens", post(admin::issue_token))
         .route("/admin/tokens/{token}", delete(admin::revoke_token))
         .route("/admin/jobs", post(admin::assign_jobs))

@@ -7,6 +7,7 @@
 //! the domain modules decide what they mean for a request.
 
 pub mod clients;
+pub mod doors;
 pub mod jobs;
 pub mod media;
 pub mod records;

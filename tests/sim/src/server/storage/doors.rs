@@ -1,0 +1,82 @@
+//! Door access on the server: the grant issuer's key and revocation epoch,
+//! each driver's registered device key, and the jobs grants are issued for.
+//! The tables are created on first use so this concern stays in one file.
+
+use super::StorageError;
+use crate::server::wire;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS door_issuer (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    secret     BLOB NOT NULL,
+    epoch      INTEGER NOT NULL,
+    epoch_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_keys (
+    driver_id      TEXT PRIMARY KEY,
+    public_key     BLOB NOT NULL,
+    registered_at  TEXT NOT NULL
+);
+"#;
+
+/// The issuer's state: secret key, current epoch and when it last moved.
+pub struct Issuer {
+    pub secret: [u8; 32],
+    pub epoch: u16,
+    pub epoch_at: DateTime<Utc>,
+}
+
+/// The issuer, created with a fresh key the first time it is needed.
+pub fn issuer(tx: &Transaction<'_>, fresh_secret: [u8; 32], now: DateTime<Utc>) -> Result<Issuer, StorageError> {
+    tx.execute_batch(SCHEMA)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO door_issuer (singleton, secret, epoch, epoch_at) VALUES (1, ?1, 0, ?2)",
+        params![fresh_secret.to_vec(), now.to_rfc3339()],
+    )?;
+    let (secret, epoch, epoch_at): (Vec<u8>, i64, String) =
+        tx.query_row("SELECT secret, epoch, epoch_at FROM door_issuer", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    Ok(Issuer {
+        secret: secret.try_into().map_err(|_| StorageError::Corrupt("door_issuer.secret is not 32 bytes".into()))?,
+        epoch: u16::try_from(epoch).map_err(|_| StorageError::Corrupt("door_issuer.epoch".into()))?,
+        epoch_at: DateTime::parse_from_rfc3339(&epoch_at)
+            .map_err(|_| StorageError::Corrupt("door_issuer.epoch_at".into()))?
+            .with_timezone(&Utc),
+    })
+}
+
+/// Moves the epoch on by one: every grant issued before is void.
+pub fn bump_epoch(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StorageError> {
+    tx.execute("UPDATE door_issuer SET epoch = min(epoch + 1, 65535), epoch_at = ?1", [now.to_rfc3339()])?;
+    Ok(())
+}
+
+pub fn set_device_key(tx: &Transaction<'_>, driver_id: &str, key: &[u8; 33], now: DateTime<Utc>) -> Result<(), StorageError> {
+    tx.execute_batch(SCHEMA)?;
+    tx.execute(
+        "INSERT INTO device_keys (driver_id, public_key, registered_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (driver_id) DO UPDATE SET public_key = excluded.public_key, registered_at = excluded.registered_at",
+        params![driver_id, key.to_vec(), now.to_rfc3339()],
+    )?;
+    Ok(())
+}
+
+pub fn device_key(tx: &Transaction<'_>, driver_id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    tx.execute_batch(SCHEMA)?;
+    Ok(tx.query_row("SELECT public_key FROM device_keys WHERE driver_id = ?1", [driver_id], |row| row.get(0)).optional()?)
+}
+
+/// The driver's active jobs, with their current state names.
+pub fn active_jobs(tx: &Transaction<'_>, driver_id: &str) -> Result<Vec<(wire::Job, String)>, StorageError> {
+    let mut statement = tx.prepare("SELECT body, state FROM jobs WHERE driver_id = ?1 AND status = 'active' ORDER BY id")?;
+    let rows = statement
+        .query_map([driver_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(body, state)| {
+            let job = serde_json::from_str(&body).map_err(|err| StorageError::Corrupt(format!("jobs.body: {err}")))?;
+            Ok((job, state))
+        })
+        .collect()
+}
