@@ -532,7 +532,7 @@ mod dispatch {
         let token = admin.issue_token(DRIVER).unwrap();
         admin.assign_jobs(DRIVER, serde_json::from_str(common::MALL_PICKUP_RUN).unwrap()).unwrap();
         let counter = Counter::new();
-        let mut config = SyncConfig::new(&server.base_url());
+        let mut config = SyncConfig::new(server.base_url());
         config.automatic = false;
         counter.driver.start_sync(config, Arc::new(FixedToken(token))).unwrap();
         (server, admin, counter)
