@@ -4,6 +4,7 @@ import app.doorstep.core.ConflictKind
 import app.doorstep.core.DoorstepException
 import app.doorstep.core.DriverSession
 import app.doorstep.core.JobState
+import app.doorstep.core.MutationBody
 import app.doorstep.core.MutationStatus
 import app.doorstep.core.NextStep
 import app.doorstep.core.SyncConfig
