@@ -275,7 +275,7 @@ mod tests {
         assert!(matches!(accept_offer(&offer, &other, Utc::now()), Err(CoreError::HandoffWrongDevice { .. })));
         let acceptance = accept_offer(&offer, &driver, Utc::now()).unwrap();
         let mut forged = acceptance.clone();
-        forged.accepted_at = forged.accepted_at + chrono::Duration::seconds(1);
+        forged.accepted_at += chrono::Duration::seconds(1);
         assert!(matches!(verify_acceptance(&offer, &forged), Err(CoreError::HandoffSignatureInvalid { .. })));
     }
 }

@@ -59,6 +59,9 @@ pub struct HandoffPackageRow {
     pub damaged: Option<String>,
 }
 
+/// direction, driver key, status, start, offer
+type RawHandoff = (String, Vec<u8>, String, i64, Option<Vec<u8>>);
+
 /// A receipt as kept on either device, with what it moved per job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReceipt {
@@ -88,7 +91,7 @@ impl Database {
     }
 
     pub fn handoff(&self, id: Uuid) -> Result<HandoffRow> {
-        let row: Option<(String, Vec<u8>, String, i64, Option<Vec<u8>>)> = self
+        let row: Option<RawHandoff> = self
             .conn
             .prepare_cached("SELECT direction, driver_key, status, started_at_us, offer FROM handoffs WHERE id = ?1")
             .and_then(|mut stmt| {

@@ -532,7 +532,7 @@ mod dispatch {
         let token = admin.issue_token(DRIVER).unwrap();
         admin.assign_jobs(DRIVER, serde_json::from_str(common::MALL_PICKUP_RUN).unwrap()).unwrap();
         let counter = Counter::new();
-        let mut config = SyncConfig::new(&server.base_url());
+        let mut config = SyncConfig::new(server.base_url());
         config.automatic = false;
         counter.driver.start_sync(config, Arc::new(FixedToken(token))).unwrap();
         (server, admin, counter)
@@ -609,5 +609,187 @@ mod dispatch {
         let job = admin.job(id(HPM_2407)).unwrap();
         assert_eq!(job.state, "at_pickup");
         assert!(job.records.is_empty());
+    }
+}
+
+/// Staff's scanning as a state machine: any sequence of scans, reports and
+/// reasons gives exactly the answers a plain model predicts, a refused step
+/// changes nothing, and the offer is possible exactly when the model says
+/// so; then the driver's device sees the same packages the model holds.
+mod scanning_model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const MANIFEST: [(&str, &str); 4] =
+        [("DS100000", HPM_2401), ("DS100001", HPM_2401), ("DS100300", HPM_2404), ("DS100301", HPM_2404)];
+    const OUTSIDERS: [&str; 2] = ["DS100600", "XX-1"];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Scan(usize),
+        Report(DiscrepancyKind, usize),
+        Reason(bool, Option<&'static str>),
+    }
+
+    fn barcode(index: usize) -> &'static str {
+        if index < MANIFEST.len() { MANIFEST[index].0 } else { OUTSIDERS[index - MANIFEST.len()] }
+    }
+
+    fn any_step() -> impl Strategy<Value = Step> {
+        let kind = prop_oneof![Just(DiscrepancyKind::Missing), Just(DiscrepancyKind::Damaged), Just(DiscrepancyKind::Extra)];
+        prop_oneof![
+            4 => (0usize..6).prop_map(Step::Scan),
+            2 => (kind, 0usize..6).prop_map(|(k, b)| Step::Report(k, b)),
+            1 => (any::<bool>(), proptest::option::of(Just("agreed with the recipient"))).prop_map(|(j, r)| Step::Reason(j, r)),
+        ]
+    }
+
+    #[derive(Default, Debug)]
+    struct Model {
+        /// barcode → "confirmed" | "missing" | "extra", in recording order.
+        recorded: Vec<(String, &'static str)>,
+        damaged: BTreeMap<String, String>,
+        reasons: BTreeMap<&'static str, &'static str>,
+    }
+
+    impl Model {
+        fn kind_of(&self, barcode: &str) -> Option<&'static str> {
+            self.recorded.iter().find(|(b, _)| b == barcode).map(|(_, k)| *k)
+        }
+
+        fn confirmed(&self, job: &str) -> Vec<String> {
+            self.recorded
+                .iter()
+                .filter(|(b, k)| *k == "confirmed" && MANIFEST.iter().any(|(m, j)| m == b && *j == job))
+                .map(|(b, _)| b.clone())
+                .collect()
+        }
+
+        fn outside_error(barcode: &str) -> CoreError {
+            if barcode == "DS100600" {
+                CoreError::BarcodeOfOtherJob { barcode: barcode.into(), job_reference: "HPM-2407".into() }
+            } else {
+                CoreError::UnknownBarcode { barcode: barcode.into() }
+            }
+        }
+
+        /// What the store should answer: Ok(()) or the error.
+        fn apply(&mut self, step: &Step) -> Result<(), CoreError> {
+            match *step {
+                Step::Scan(index) => {
+                    let code = barcode(index);
+                    if index >= MANIFEST.len() {
+                        return Err(Model::outside_error(code));
+                    }
+                    if self.kind_of(code).is_some() {
+                        return Err(CoreError::DuplicateScan { barcode: code.into() });
+                    }
+                    self.recorded.push((code.into(), "confirmed"));
+                }
+                Step::Report(kind, index) => {
+                    let code = barcode(index);
+                    let on_manifest = index < MANIFEST.len();
+                    match (kind, on_manifest) {
+                        (DiscrepancyKind::Missing, true) | (DiscrepancyKind::Extra, false) => {
+                            if self.kind_of(code).is_some() {
+                                return Err(CoreError::DuplicateScan { barcode: code.into() });
+                            }
+                            self.recorded.push((code.into(), if kind == DiscrepancyKind::Missing { "missing" } else { "extra" }));
+                        }
+                        (DiscrepancyKind::Damaged, true) => {
+                            if self.kind_of(code) != Some("confirmed") {
+                                return Err(CoreError::invalid("barcode", "not scanned"));
+                            }
+                            self.damaged.insert(code.into(), "dented".into());
+                        }
+                        (DiscrepancyKind::Extra, true) => return Err(CoreError::invalid("barcode", "on a manifest")),
+                        (_, false) => return Err(Model::outside_error(code)),
+                    }
+                }
+                Step::Reason(first, reason) => {
+                    let job = if first { HPM_2401 } else { HPM_2404 };
+                    match reason {
+                        Some(reason) => self.reasons.insert(job, reason),
+                        None => self.reasons.remove(job),
+                    };
+                }
+            }
+            Ok(())
+        }
+
+        fn offerable(&self) -> bool {
+            [HPM_2401, HPM_2404].iter().all(|job| {
+                let complete = MANIFEST.iter().filter(|(_, j)| j == job).all(|(b, _)| self.kind_of(b) == Some("confirmed"));
+                !self.confirmed(job).is_empty() && (complete || self.reasons.contains_key(job))
+            })
+        }
+    }
+
+    fn same_kind(actual: &CoreError, expected: &CoreError) -> bool {
+        match (actual, expected) {
+            (CoreError::InvalidInput { .. }, CoreError::InvalidInput { .. }) => true,
+            _ => actual == expected,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_store_answers_as_the_model_does(mut steps in proptest::collection::vec(any_step(), 0..14), finish in any::<bool>()) {
+            // Half the runs then scan the whole manifest, so that offers
+            // (complete, partial, refused) are all reached often.
+            if finish {
+                steps.extend((0..MANIFEST.len()).map(Step::Scan));
+            }
+            let counter = Counter::new();
+            let handoff = counter.start(Direction::Pickup, &[HPM_2401, HPM_2404]);
+            let mut model = Model::default();
+            for step in &steps {
+                let before = counter.store.handoff(handoff).unwrap();
+                let actual = match *step {
+                    Step::Scan(index) => counter.store.scan(handoff, barcode(index)).map(|_| ()),
+                    Step::Report(kind, index) => counter.store.record_discrepancy(handoff, kind, barcode(index), "dented").map(|_| ()),
+                    Step::Reason(first, reason) => {
+                        counter.store.set_partial_reason(handoff, id(if first { HPM_2401 } else { HPM_2404 }), reason).map(|_| ())
+                    }
+                };
+                let expected = model.apply(step);
+                match (&actual, &expected) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(a), Err(e)) => {
+                        prop_assert!(same_kind(a, e), "{step:?}: got {a:?}, the model says {e:?}");
+                        prop_assert_eq!(counter.store.handoff(handoff).unwrap(), before, "a refused step changed something");
+                    }
+                    _ => prop_assert!(false, "{:?}: got {:?}, the model says {:?}", step, actual, expected),
+                }
+                let view = counter.store.handoff(handoff).unwrap();
+                prop_assert_eq!(view.jobs[0].confirmed.clone(), model.confirmed(HPM_2401));
+                prop_assert_eq!(view.jobs[1].confirmed.clone(), model.confirmed(HPM_2404));
+            }
+            match counter.store.offer_code(handoff) {
+                Ok(offer) => {
+                    prop_assert!(model.offerable(), "offered although the model says no: {model:?}");
+                    counter.driver.accept_handoff_offer(&offer).unwrap();
+                    for job in [HPM_2401, HPM_2404] {
+                        let custody = &counter.driver.handoff_custody(id(job)).unwrap()[0];
+                        prop_assert_eq!(custody.confirmed.clone(), model.confirmed(job));
+                        let damaged: Vec<_> = custody.discrepancies.iter().filter(|d| d.kind == DiscrepancyKind::Damaged).map(|d| d.barcode.clone()).collect();
+                        let expected: Vec<_> = model.damaged.keys().filter(|b| model.confirmed(job).contains(b)).cloned().collect();
+                        let mut damaged_sorted = damaged.clone();
+                        damaged_sorted.sort();
+                        prop_assert_eq!(damaged_sorted, expected);
+                        let handed_or_missing = custody.confirmed.len()
+                            + custody.discrepancies.iter().filter(|d| d.kind == DiscrepancyKind::Missing).count();
+                        prop_assert_eq!(handed_or_missing, 2, "every package of the job is accounted for");
+                    }
+                }
+                Err(CoreError::RequirementsNotMet { missing }) => {
+                    prop_assert!(!model.offerable(), "refused although the model says yes: {missing:?}");
+                }
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
     }
 }
