@@ -137,6 +137,22 @@ mod tests {
         assert!(dark(100, 10), "the dot");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_strokes_render_or_are_refused_without_panicking(
+            width in -10.0f32..3000.0,
+            height in -10.0f32..3000.0,
+            strokes in proptest::collection::vec(
+                proptest::collection::vec((proptest::num::f32::ANY, proptest::num::f32::ANY), 0..6), 0..4),
+        ) {
+            let strokes: Vec<Stroke> = strokes.iter().map(|points| stroke(points)).collect();
+            match render(width, height, &strokes) {
+                Ok(rendering) => proptest::prop_assert!(rendering.png.starts_with(b"\x89PNG")),
+                Err(err) => proptest::prop_assert!(matches!(err, CoreError::InvalidInput { .. }), "{err:?}"),
+            }
+        }
+    }
+
     #[test]
     fn bad_strokes_are_refused() {
         assert!(render(200.0, 80.0, &[]).is_err());

@@ -245,9 +245,10 @@ impl DriverSession {
     #[tracing::instrument(skip(self, override_reason))]
     pub fn finalize_pod(&self, job_id: Uuid, override_reason: Option<&str>) -> Result<SealedPod> {
         let (job, draft) = self.job_and_draft(job_id)?;
-        let unmet = unmet_requirements(&job, &draft);
-        if !unmet.is_empty() {
-            return Err(CoreError::RequirementsNotMet { missing: unmet.iter().map(|r| r.code().to_owned()).collect() });
+        let mut missing: Vec<String> = unmet_requirements(&job, &draft).iter().map(|r| r.code().to_owned()).collect();
+        missing.extend(missing_fix(&draft, override_reason));
+        if !missing.is_empty() {
+            return Err(CoreError::RequirementsNotMet { missing });
         }
         let mut transitions = Vec::new();
         if job.state == JobState::PickedUp {
@@ -269,9 +270,11 @@ impl DriverSession {
         override_reason: Option<&str>,
     ) -> Result<SealedPod> {
         let (job, draft) = self.job_and_draft(job_id)?;
-        let missing = failure_evidence_missing(&job, &draft, reason, next_step);
+        let mut missing: Vec<String> =
+            failure_evidence_missing(&job, &draft, reason, next_step).into_iter().map(str::to_owned).collect();
+        missing.extend(missing_fix(&draft, override_reason));
         if !missing.is_empty() {
-            return Err(CoreError::RequirementsNotMet { missing: missing.into_iter().map(str::to_owned).collect() });
+            return Err(CoreError::RequirementsNotMet { missing });
         }
         let failure = FailureRecord { reason, next_step };
         let transitions = [Transition::Fail { reason }, next_step.transition()];
@@ -423,6 +426,13 @@ impl DriverSession {
         }
         Ok(due.len() as u32)
     }
+}
+
+/// Without a fix the completion policy cannot judge the place, so the
+/// driver must say why (`location_fix` is then missing).
+fn missing_fix(draft: &PodDraft, override_reason: Option<&str>) -> Option<String> {
+    let has_reason = override_reason.is_some_and(|reason| !reason.trim().is_empty());
+    (draft.fix.is_none() && !has_reason).then(|| "location_fix".to_owned())
 }
 
 /// Stored and signed times have microsecond precision.

@@ -439,3 +439,80 @@ proptest! {
         prop_assert!(verify_sealed_record(&bytes, key, &|_| Some(photo.clone())).is_err());
     }
 }
+
+/// One PIN entry in the lockout property: the right PIN, a wrong one, or
+/// input that is not a PIN at all.
+#[derive(Debug, Clone, Copy)]
+enum PinEntry {
+    Right,
+    Wrong,
+    Malformed,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any subset of the capture steps: finalize names exactly the steps
+    /// left out, in the requirement order, or seals when none is.
+    #[test]
+    fn finalize_names_exactly_the_missing_requirements(done in proptest::collection::vec(any::<bool>(), STEPS.len())) {
+        let pod = Pod::new();
+        let job = pod.at_dropoff(STRICT);
+        for (step, _) in STEPS.iter().zip(&done).filter(|(_, done)| **done) {
+            capture(&pod, job, step);
+        }
+        let missing: Vec<String> = STEPS.iter().zip(&done).filter(|(_, done)| !**done).map(|(s, _)| s.to_string()).collect();
+        match pod.session.finalize_pod(job, None) {
+            Ok(sealed) => {
+                prop_assert!(missing.is_empty());
+                prop_assert_eq!(sealed.job.state, JobState::Delivered);
+            }
+            Err(CoreError::RequirementsNotMet { missing: named }) => {
+                let mut named_sorted = named.clone();
+                named_sorted.sort();
+                let mut expected = missing.clone();
+                expected.sort();
+                prop_assert_eq!(named_sorted, expected);
+                prop_assert_eq!(pod.session.job(job).unwrap().state, JobState::AtDropoff);
+            }
+            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+        }
+    }
+
+    /// The PIN check against a model: attempts count only real PINs, the
+    /// right PIN verifies until the attempts run out, and a locked check
+    /// stays locked.
+    #[test]
+    fn pin_attempts_follow_the_model(entries in proptest::collection::vec(
+        prop_oneof![Just(PinEntry::Right), Just(PinEntry::Wrong), Just(PinEntry::Malformed)], 1..8)) {
+        let pod = Pod::new();
+        let job = pod.at_dropoff(STRICT);
+        let (mut attempts, mut verified) = (0u32, false);
+        for entry in entries {
+            let pin = match entry { PinEntry::Right => "4711", PinEntry::Wrong => "1234", PinEntry::Malformed => "12 34" };
+            let outcome = pod.session.enter_pin(job, pin);
+            let locked = !verified && attempts >= 3;
+            match (entry, outcome) {
+                (_, Ok(draft)) if verified => prop_assert!(draft.pin.verified),
+                (_, Err(CoreError::PinLockedOut)) if locked => {}
+                (PinEntry::Malformed, Err(CoreError::InvalidInput { .. })) => {}
+                (PinEntry::Right, Ok(draft)) => {
+                    attempts += 1;
+                    verified = true;
+                    prop_assert!(draft.pin.verified);
+                }
+                (PinEntry::Wrong, Err(CoreError::WrongPin { attempts_left })) => {
+                    attempts += 1;
+                    prop_assert_eq!(attempts_left, 3 - attempts);
+                }
+                (PinEntry::Wrong, Err(CoreError::PinLockedOut)) => {
+                    attempts += 1;
+                    prop_assert_eq!(attempts, 3);
+                }
+                (entry, outcome) => prop_assert!(false, "{:?} gave {:?} after {} attempts", entry, outcome, attempts),
+            }
+            let draft = pod.session.pod_draft(job).unwrap();
+            prop_assert_eq!((draft.pin.attempts, draft.pin.verified), (attempts, verified));
+        }
+    }
+}
