@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 /// Largest pad the core renders, per side, in points.
 pub const MAX_PAD_SIDE: f32 = 2048.0;
 pub const MAX_STROKES: usize = 200;
-pub const MAX_POINTS: usize = 20_000;
+/// Keeps a sealed record well under what dispatch accepts (256 KiB).
+pub const MAX_POINTS: usize = 6_000;
 /// Pen width in the PNG and the SVG, in pad points.
 const PEN_WIDTH: f32 = 3.0;
 
