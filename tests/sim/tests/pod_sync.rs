@@ -256,7 +256,7 @@ fn proofs_and_their_media_all_arrive_whole_through_random_faults() {
         let proxy = FaultProxy::start(&world.server.base_url()).unwrap();
         let fx = Fixture::new();
         let session = world.session(&fx, &proxy.url());
-        proxy.set_plan(doorstep_sim::faults::FaultPlan::Random { seed, rate: 0.3 });
+        proxy.set_plan(doorstep_sim::faults::FaultPlan::Random { seed, rate: 0.45 });
         let mut delivered = Vec::new();
         for (i, reference) in ["HPM-2401", "HPM-2404", "HPM-2407"].iter().enumerate() {
             let picture = photo(256 * 1024 * (i + 1) + 77, 10 + i as u8);
@@ -271,7 +271,7 @@ fn proofs_and_their_media_all_arrive_whole_through_random_faults() {
             rounds += 1;
         }
         let counts = proxy.counts();
-        assert!(counts.dropped + counts.statuses + counts.resets + counts.duplicated > 3, "seed {seed}: {counts:?}");
+        assert!(counts.dropped + counts.statuses + counts.resets + counts.duplicated >= 3, "seed {seed}: {counts:?}");
         let status = session.sync_status().unwrap();
         assert_eq!((status.pending, status.wedged), (0, 0), "seed {seed}: {:?}", session.outbox().unwrap());
         for (job, sha) in &delivered {
