@@ -164,14 +164,18 @@ impl DriverSession {
     }
 
     /// Records the driver's ID check: that an ID was seen and whether its
-    /// date of birth meets the job's minimum age on today's date. Only the
-    /// verdict is kept, never the date of birth.
+    /// date of birth meets the job's minimum age today (by the earliest
+    /// date any time zone has, so never a day early). Only the verdict is
+    /// kept, never the date of birth.
     #[tracing::instrument(skip(self, date_of_birth))]
     pub fn record_age_check(&self, job_id: Uuid, id_checked: bool, date_of_birth: chrono::NaiveDate) -> Result<PodDraft> {
         let at = self.inner.clock.now();
         self.change_draft(job_id, |job, draft| {
             let minimum_age = job.pod.minimum_age.ok_or_else(|| CoreError::invalid("age_check", "this job has no minimum age"))?;
-            let age = draft::age_on(date_of_birth, at.date_naive())
+            // The earliest calendar date anywhere on earth now (UTC-12): an
+            // ID never passes before the birthday has come at the door.
+            let today = (at - chrono::Duration::hours(12)).date_naive();
+            let age = draft::age_on(date_of_birth, today)
                 .ok_or_else(|| CoreError::invalid("date_of_birth", "lies in the future"))?;
             if age > 130 {
                 return Err(CoreError::invalid("date_of_birth", "more than 130 years ago"));

@@ -250,6 +250,12 @@ fn a_failed_id_check_does_not_meet_the_age_requirement() {
     let nineteen = today.with_year(today.year() - 19).unwrap();
     let draft = pod.session.record_age_check(job, true, nineteen).unwrap();
     assert!(!draft.age_check.unwrap().meets_minimum);
+    // The clock reads 16:50 UTC: the 21st birthday is today everywhere,
+    // tomorrow's is not yet anywhere that counts.
+    let twenty_one = today.with_year(today.year() - 21).unwrap();
+    assert!(pod.session.record_age_check(job, true, twenty_one).unwrap().age_check.unwrap().meets_minimum);
+    let draft = pod.session.record_age_check(job, true, twenty_one.succ_opt().unwrap()).unwrap();
+    assert!(!draft.age_check.unwrap().meets_minimum, "a day short");
     let draft = pod.session.record_age_check(job, false, "1980-01-01".parse().unwrap()).unwrap();
     assert!(!draft.age_check.unwrap().meets_minimum, "no ID seen, no pass");
     assert!(pod.session.record_age_check(job, true, today.succ_opt().unwrap()).is_err());
@@ -313,12 +319,17 @@ fn a_missing_file_or_a_full_disk_is_a_typed_error_and_keeps_the_draft() {
     assert!(matches!(pod.session.add_photo_file(job, &text), Err(CoreError::MediaUnusable { .. })));
     assert!(matches!(pod.session.add_photo_bytes(job, b"GIF89a"), Err(CoreError::MediaUnusable { .. })));
 
-    // The next write lands on a device with no space left (ENOSPC).
+    // The next write lands on a device with no space left (ENOSPC, from
+    // Linux's /dev/full).
     let photo = b"\xFF\xD8\xFF\xE1 another photo";
-    let partial = pod.session.media_store().dir().join(format!("{}.partial", hex(&sha256(photo))));
-    std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
-    assert!(matches!(pod.session.add_photo_bytes(job, photo), Err(CoreError::DiskFull { .. })));
-    assert_eq!(pod.session.pod_draft(job).unwrap(), before);
+    #[cfg(target_os = "linux")]
+    {
+        let partial = pod.session.media_store().dir().join(format!("{}.partial", hex(&sha256(photo))));
+        std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
+        assert!(matches!(pod.session.add_photo_bytes(job, photo), Err(CoreError::DiskFull { .. })));
+        assert_eq!(pod.session.pod_draft(job).unwrap(), before);
+        assert!(!partial.exists(), "nothing half-written is left");
+    }
 
     // A photo file taken away behind the core's back is caught at finalize.
     let real = pod.fx.dir.path().join("IMG_0002.jpg");
