@@ -347,6 +347,9 @@ impl DriverSession {
         if current.version != job.version {
             return Err(CoreError::InvalidTransition { from: current.state, to: transitions[transitions.len() - 1].target() });
         }
+        if store.pod_draft(job.id)?.as_ref() != Some(&draft) {
+            return Err(CoreError::invalid("draft", "the draft changed while it was being sealed; finalize again"));
+        }
         let write = SealedWrite {
             job_id: job.id,
             transitions,
