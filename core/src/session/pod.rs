@@ -492,7 +492,7 @@ impl DriverSession {
         crate::runtime::run_blocking(move || {
             let mut store = session.store();
             if outcome == MutationOutcome::Acknowledged {
-                store.media_uploaded(id, &sha, at)?;
+                store.media_uploaded(&sha, at)?;
             }
             let events = store.record_outcomes(&[(id, outcome)], at)?;
             session.notify(events);
