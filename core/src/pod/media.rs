@@ -74,7 +74,8 @@ impl MediaStore {
         let digest = hex(&sha256(bytes));
         let target = self.path_of(&digest);
         let file = MediaRef { sha256: digest.clone(), content_type: content_type.to_owned(), size_bytes: bytes.len() as u64 };
-        if fs::metadata(&target).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        // The same content is stored once; a damaged copy is replaced.
+        if self.read(&digest).is_ok() {
             return Ok(file);
         }
         fs::create_dir_all(&self.dir).map_err(|e| write_error(&self.dir, e))?;
@@ -187,6 +188,8 @@ mod tests {
         assert_eq!(store.read(&file.sha256).unwrap(), b"\xFF\xD8\xFF\xE0photo");
         fs::write(store.path_of(&file.sha256), b"\xFF\xD8\xFF\xE0phot0").unwrap();
         assert!(matches!(store.read(&file.sha256), Err(CoreError::MediaUnusable { .. })));
+        store.add_bytes(b"\xFF\xD8\xFF\xE0photo").unwrap();
+        assert_eq!(store.read(&file.sha256).unwrap(), b"\xFF\xD8\xFF\xE0photo", "a damaged copy is replaced");
         assert!(matches!(store.add_bytes(b"plain text"), Err(CoreError::MediaUnusable { .. })));
         assert!(matches!(store.add_file(&dir.path().join("missing.jpg")), Err(CoreError::MediaUnusable { .. })));
     }

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 /// Largest pad the core renders, per side, in points.
 pub const MAX_PAD_SIDE: f32 = 2048.0;
 pub const MAX_STROKES: usize = 200;
-pub const MAX_POINTS: usize = 20_000;
+/// Keeps a sealed record well under what dispatch accepts (256 KiB).
+pub const MAX_POINTS: usize = 6_000;
 /// Pen width in the PNG and the SVG, in pad points.
 const PEN_WIDTH: f32 = 3.0;
 
@@ -135,6 +136,22 @@ mod tests {
         assert!(dark(100, 40), "ink on the line");
         assert!(!dark(100, 70), "paper below it");
         assert!(dark(100, 10), "the dot");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_strokes_render_or_are_refused_without_panicking(
+            width in -10.0f32..3000.0,
+            height in -10.0f32..3000.0,
+            strokes in proptest::collection::vec(
+                proptest::collection::vec((proptest::num::f32::ANY, proptest::num::f32::ANY), 0..6), 0..4),
+        ) {
+            let strokes: Vec<Stroke> = strokes.iter().map(|points| stroke(points)).collect();
+            match render(width, height, &strokes) {
+                Ok(rendering) => proptest::prop_assert!(rendering.png.starts_with(b"\x89PNG")),
+                Err(err) => proptest::prop_assert!(matches!(err, CoreError::InvalidInput { .. }), "{err:?}"),
+            }
+        }
     }
 
     #[test]

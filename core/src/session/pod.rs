@@ -164,14 +164,18 @@ impl DriverSession {
     }
 
     /// Records the driver's ID check: that an ID was seen and whether its
-    /// date of birth meets the job's minimum age on today's date. Only the
-    /// verdict is kept, never the date of birth.
+    /// date of birth meets the job's minimum age today (by the earliest
+    /// date any time zone has, so never a day early). Only the verdict is
+    /// kept, never the date of birth.
     #[tracing::instrument(skip(self, date_of_birth))]
     pub fn record_age_check(&self, job_id: Uuid, id_checked: bool, date_of_birth: chrono::NaiveDate) -> Result<PodDraft> {
         let at = self.inner.clock.now();
         self.change_draft(job_id, |job, draft| {
             let minimum_age = job.pod.minimum_age.ok_or_else(|| CoreError::invalid("age_check", "this job has no minimum age"))?;
-            let age = draft::age_on(date_of_birth, at.date_naive())
+            // The earliest calendar date anywhere on earth now (UTC-12): an
+            // ID never passes before the birthday has come at the door.
+            let today = (at - chrono::Duration::hours(12)).date_naive();
+            let age = draft::age_on(date_of_birth, today)
                 .ok_or_else(|| CoreError::invalid("date_of_birth", "lies in the future"))?;
             if age > 130 {
                 return Err(CoreError::invalid("date_of_birth", "more than 130 years ago"));
@@ -245,9 +249,10 @@ impl DriverSession {
     #[tracing::instrument(skip(self, override_reason))]
     pub fn finalize_pod(&self, job_id: Uuid, override_reason: Option<&str>) -> Result<SealedPod> {
         let (job, draft) = self.job_and_draft(job_id)?;
-        let unmet = unmet_requirements(&job, &draft);
-        if !unmet.is_empty() {
-            return Err(CoreError::RequirementsNotMet { missing: unmet.iter().map(|r| r.code().to_owned()).collect() });
+        let mut missing: Vec<String> = unmet_requirements(&job, &draft).iter().map(|r| r.code().to_owned()).collect();
+        missing.extend(missing_fix(&draft, override_reason));
+        if !missing.is_empty() {
+            return Err(CoreError::RequirementsNotMet { missing });
         }
         let mut transitions = Vec::new();
         if job.state == JobState::PickedUp {
@@ -269,9 +274,11 @@ impl DriverSession {
         override_reason: Option<&str>,
     ) -> Result<SealedPod> {
         let (job, draft) = self.job_and_draft(job_id)?;
-        let missing = failure_evidence_missing(&job, &draft, reason, next_step);
+        let mut missing: Vec<String> =
+            failure_evidence_missing(&job, &draft, reason, next_step).into_iter().map(str::to_owned).collect();
+        missing.extend(missing_fix(&draft, override_reason));
         if !missing.is_empty() {
-            return Err(CoreError::RequirementsNotMet { missing: missing.into_iter().map(str::to_owned).collect() });
+            return Err(CoreError::RequirementsNotMet { missing });
         }
         let failure = FailureRecord { reason, next_step };
         let transitions = [Transition::Fail { reason }, next_step.transition()];
@@ -339,6 +346,9 @@ impl DriverSession {
         let current = store.job(job.id)?;
         if current.version != job.version {
             return Err(CoreError::InvalidTransition { from: current.state, to: transitions[transitions.len() - 1].target() });
+        }
+        if store.pod_draft(job.id)?.as_ref() != Some(&draft) {
+            return Err(CoreError::invalid("draft", "the draft changed while it was being sealed; finalize again"));
         }
         let write = SealedWrite {
             job_id: job.id,
@@ -425,6 +435,13 @@ impl DriverSession {
     }
 }
 
+/// Without a fix the completion policy cannot judge the place, so the
+/// driver must say why (`location_fix` is then missing).
+fn missing_fix(draft: &PodDraft, override_reason: Option<&str>) -> Option<String> {
+    let has_reason = override_reason.is_some_and(|reason| !reason.trim().is_empty());
+    (draft.fix.is_none() && !has_reason).then(|| "location_fix".to_owned())
+}
+
 /// Stored and signed times have microsecond precision.
 fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
@@ -475,7 +492,7 @@ impl DriverSession {
         crate::runtime::run_blocking(move || {
             let mut store = session.store();
             if outcome == MutationOutcome::Acknowledged {
-                store.media_uploaded(id, &sha, at)?;
+                store.media_uploaded(&sha, at)?;
             }
             let events = store.record_outcomes(&[(id, outcome)], at)?;
             session.notify(events);

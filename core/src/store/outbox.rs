@@ -298,6 +298,7 @@ impl Database {
                 }
                 touched.push(job_id);
             }
+            renumber_promoted_in(tx)?;
             for job_id in touched {
                 events.extend(release_deferred_in(tx, job_id, at)?);
             }
@@ -427,12 +428,35 @@ pub(crate) fn enqueue_upload_in(
     Ok(id)
 }
 
+/// A dependent whose dependency has just left the outbox is sent next, but
+/// dispatch skips any id at or below the last one it processed. When a
+/// later mutation has already left the outbox (sent and acknowledged
+/// meanwhile), the promoted dependent and the rest of its job's queue get
+/// fresh ids. None of them was sent: they all waited on the dependency.
+fn renumber_promoted_in(tx: &Transaction<'_>) -> Result<(), TxError> {
+    let promoted: Vec<(String, i64)> = tx
+        .prepare_cached(
+            "SELECT o.job_id, min(o.mutation_id) FROM outbox o \
+             WHERE o.depends_on IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.mutation_id = o.depends_on) \
+               AND o.mutation_id < (SELECT next_mutation_id FROM device) \
+             GROUP BY o.job_id",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (job, first) in promoted {
+        let job_id = Uuid::parse_str(&job).map_err(|e| TxError::Core(CoreError::Storage { reason: e.to_string() }))?;
+        renumber_after_in(tx, job_id, first as u64 - 1)?;
+    }
+    Ok(())
+}
+
 /// Gives the mutations of `job_id` queued after `after` new ids, in their
 /// order, keeping what waits on what. Used once an upload is acknowledged:
 /// the record waiting on it was never sent, and dispatch skips any id at or
 /// below the last one it processed, which later mutations of other jobs
 /// may have passed meanwhile.
-pub(crate) fn renumber_after_in(tx: &Transaction<'_>, job_id: Uuid, after: u64) -> Result<(), TxError> {
+fn renumber_after_in(tx: &Transaction<'_>, job_id: Uuid, after: u64) -> Result<(), TxError> {
     let later: Vec<i64> = tx
         .prepare_cached("SELECT mutation_id FROM outbox WHERE job_id = ?1 AND mutation_id > ?2 ORDER BY mutation_id")?
         .query_map(params![job_id.to_string(), after as i64], |row| row.get(0))?
@@ -658,6 +682,22 @@ mod tests {
         assert_eq!(sendable_ids(&db), vec![1, 3]);
         db.record_outcomes(&[(1, MutationOutcome::Acknowledged)], at).unwrap();
         assert_eq!(sendable_ids(&db), vec![2, 3], "promoted ahead of later mutations");
+    }
+
+    #[test]
+    fn a_dependent_promoted_after_later_ids_were_acknowledged_gets_a_fresh_id() {
+        let (_dir, mut db, ids, at) = sample();
+        db.transition(ids[0], Transition::Accept, at).unwrap();
+        db.transition_after(ids[1], Transition::Accept, at, 1);
+        db.transition(ids[1], Transition::ArriveAtPickup, at).unwrap();
+        db.transition(ids[2], Transition::Accept, at).unwrap();
+        // 1 and 4 go in one batch; 2 waits on 1, 3 waits behind 2 (same job).
+        assert_eq!(sendable_ids(&db), vec![1, 4]);
+        db.record_outcomes(&[(1, MutationOutcome::Acknowledged), (4, MutationOutcome::Acknowledged)], at).unwrap();
+        // Dispatch has processed 4: the promoted 2 and its job's 3 must come after it.
+        assert_eq!(sendable_ids(&db), vec![5, 6]);
+        let bodies: Vec<_> = db.outbox().unwrap().into_iter().map(|m| (m.job_id, m.body.transition())).collect();
+        assert_eq!(bodies, vec![(ids[1], Some(Transition::Accept)), (ids[1], Some(Transition::ArriveAtPickup))]);
     }
 
     #[test]

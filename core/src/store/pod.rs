@@ -109,22 +109,13 @@ impl Database {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.classify(e))
     }
 
-    /// Dispatch confirmed it holds the whole file of upload `mutation_id`:
-    /// the file is marked uploaded and what waits on the upload gets fresh
-    /// ids (see `renumber_after_in`). The upload itself leaves the outbox
-    /// through `record_outcomes`.
-    pub fn media_uploaded(&mut self, mutation_id: u64, sha256: &str, at: DateTime<Utc>) -> Result<()> {
+    /// Dispatch confirmed it holds the whole file: local copies may go once
+    /// the retention period has passed. The upload itself leaves the outbox
+    /// through `record_outcomes`, which also renumbers what it promotes.
+    pub fn media_uploaded(&mut self, sha256: &str, at: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
             tx.prepare_cached("UPDATE media_files SET uploaded_at_us = coalesce(uploaded_at_us, ?2) WHERE sha256 = ?1")?
                 .execute(params![sha256, at.timestamp_micros()])?;
-            let job: Option<String> = tx
-                .prepare_cached("SELECT job_id FROM outbox WHERE mutation_id = ?1")?
-                .query_row([mutation_id as i64], |row| row.get(0))
-                .optional()?;
-            if let Some(job) = job {
-                let job = Uuid::parse_str(&job).map_err(|e| TxError::Core(CoreError::Storage { reason: e.to_string() }))?;
-                super::outbox::renumber_after_in(tx, job, mutation_id)?;
-            }
             Ok(())
         })
     }

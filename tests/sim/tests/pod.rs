@@ -250,6 +250,12 @@ fn a_failed_id_check_does_not_meet_the_age_requirement() {
     let nineteen = today.with_year(today.year() - 19).unwrap();
     let draft = pod.session.record_age_check(job, true, nineteen).unwrap();
     assert!(!draft.age_check.unwrap().meets_minimum);
+    // The clock reads 16:50 UTC: the 21st birthday is today everywhere,
+    // tomorrow's is not yet anywhere that counts.
+    let twenty_one = today.with_year(today.year() - 21).unwrap();
+    assert!(pod.session.record_age_check(job, true, twenty_one).unwrap().age_check.unwrap().meets_minimum);
+    let draft = pod.session.record_age_check(job, true, twenty_one.succ_opt().unwrap()).unwrap();
+    assert!(!draft.age_check.unwrap().meets_minimum, "a day short");
     let draft = pod.session.record_age_check(job, false, "1980-01-01".parse().unwrap()).unwrap();
     assert!(!draft.age_check.unwrap().meets_minimum, "no ID seen, no pass");
     assert!(pod.session.record_age_check(job, true, today.succ_opt().unwrap()).is_err());
@@ -313,12 +319,17 @@ fn a_missing_file_or_a_full_disk_is_a_typed_error_and_keeps_the_draft() {
     assert!(matches!(pod.session.add_photo_file(job, &text), Err(CoreError::MediaUnusable { .. })));
     assert!(matches!(pod.session.add_photo_bytes(job, b"GIF89a"), Err(CoreError::MediaUnusable { .. })));
 
-    // The next write lands on a device with no space left (ENOSPC).
+    // The next write lands on a device with no space left (ENOSPC, from
+    // Linux's /dev/full).
     let photo = b"\xFF\xD8\xFF\xE1 another photo";
-    let partial = pod.session.media_store().dir().join(format!("{}.partial", hex(&sha256(photo))));
-    std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
-    assert!(matches!(pod.session.add_photo_bytes(job, photo), Err(CoreError::DiskFull { .. })));
-    assert_eq!(pod.session.pod_draft(job).unwrap(), before);
+    #[cfg(target_os = "linux")]
+    {
+        let partial = pod.session.media_store().dir().join(format!("{}.partial", hex(&sha256(photo))));
+        std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
+        assert!(matches!(pod.session.add_photo_bytes(job, photo), Err(CoreError::DiskFull { .. })));
+        assert_eq!(pod.session.pod_draft(job).unwrap(), before);
+        assert!(!partial.exists(), "nothing half-written is left");
+    }
 
     // A photo file taken away behind the core's back is caught at finalize.
     let real = pod.fx.dir.path().join("IMG_0002.jpg");
@@ -437,5 +448,82 @@ proptest! {
     fn random_bytes_are_never_a_valid_record(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let (_, photo, key) = sealed_sample();
         prop_assert!(verify_sealed_record(&bytes, key, &|_| Some(photo.clone())).is_err());
+    }
+}
+
+/// One PIN entry in the lockout property: the right PIN, a wrong one, or
+/// input that is not a PIN at all.
+#[derive(Debug, Clone, Copy)]
+enum PinEntry {
+    Right,
+    Wrong,
+    Malformed,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any subset of the capture steps: finalize names exactly the steps
+    /// left out, in the requirement order, or seals when none is.
+    #[test]
+    fn finalize_names_exactly_the_missing_requirements(done in proptest::collection::vec(any::<bool>(), STEPS.len())) {
+        let pod = Pod::new();
+        let job = pod.at_dropoff(STRICT);
+        for (step, _) in STEPS.iter().zip(&done).filter(|(_, done)| **done) {
+            capture(&pod, job, step);
+        }
+        let missing: Vec<String> = STEPS.iter().zip(&done).filter(|(_, done)| !**done).map(|(s, _)| s.to_string()).collect();
+        match pod.session.finalize_pod(job, None) {
+            Ok(sealed) => {
+                prop_assert!(missing.is_empty());
+                prop_assert_eq!(sealed.job.state, JobState::Delivered);
+            }
+            Err(CoreError::RequirementsNotMet { missing: named }) => {
+                let mut named_sorted = named.clone();
+                named_sorted.sort();
+                let mut expected = missing.clone();
+                expected.sort();
+                prop_assert_eq!(named_sorted, expected);
+                prop_assert_eq!(pod.session.job(job).unwrap().state, JobState::AtDropoff);
+            }
+            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+        }
+    }
+
+    /// The PIN check against a model: attempts count only real PINs, the
+    /// right PIN verifies until the attempts run out, and a locked check
+    /// stays locked.
+    #[test]
+    fn pin_attempts_follow_the_model(entries in proptest::collection::vec(
+        prop_oneof![Just(PinEntry::Right), Just(PinEntry::Wrong), Just(PinEntry::Malformed)], 1..8)) {
+        let pod = Pod::new();
+        let job = pod.at_dropoff(STRICT);
+        let (mut attempts, mut verified) = (0u32, false);
+        for entry in entries {
+            let pin = match entry { PinEntry::Right => "4711", PinEntry::Wrong => "1234", PinEntry::Malformed => "12 34" };
+            let outcome = pod.session.enter_pin(job, pin);
+            let locked = !verified && attempts >= 3;
+            match (entry, outcome) {
+                (_, Ok(draft)) if verified => prop_assert!(draft.pin.verified),
+                (_, Err(CoreError::PinLockedOut)) if locked => {}
+                (PinEntry::Malformed, Err(CoreError::InvalidInput { .. })) => {}
+                (PinEntry::Right, Ok(draft)) => {
+                    attempts += 1;
+                    verified = true;
+                    prop_assert!(draft.pin.verified);
+                }
+                (PinEntry::Wrong, Err(CoreError::WrongPin { attempts_left })) => {
+                    attempts += 1;
+                    prop_assert_eq!(attempts_left, 3 - attempts);
+                }
+                (PinEntry::Wrong, Err(CoreError::PinLockedOut)) => {
+                    attempts += 1;
+                    prop_assert_eq!(attempts, 3);
+                }
+                (entry, outcome) => prop_assert!(false, "{:?} gave {:?} after {} attempts", entry, outcome, attempts),
+            }
+            let draft = pod.session.pod_draft(job).unwrap();
+            prop_assert_eq!((draft.pin.attempts, draft.pin.verified), (attempts, verified));
+        }
     }
 }

@@ -248,3 +248,37 @@ fn the_server_rejects_a_record_whose_photo_it_does_not_hold_or_that_was_changed(
     assert_eq!(send(2, text.as_bytes()).outcome, Outcome::Rejected, "a changed record");
     assert_eq!(send(3, &sealed.record).outcome, Outcome::Applied);
 }
+
+#[test]
+fn proofs_and_their_media_all_arrive_whole_through_random_faults() {
+    for seed in [7u64, 1_234, 99_001] {
+        let world = World::new();
+        let proxy = FaultProxy::start(&world.server.base_url()).unwrap();
+        let fx = Fixture::new();
+        let session = world.session(&fx, &proxy.url());
+        proxy.set_plan(doorstep_sim::faults::FaultPlan::Random { seed, rate: 0.45 });
+        let mut delivered = Vec::new();
+        for (i, reference) in ["HPM-2401", "HPM-2404", "HPM-2407"].iter().enumerate() {
+            let picture = photo(256 * 1024 * (i + 1) + 77, 10 + i as u8);
+            let job = deliverable(&session, reference, &picture);
+            session.finalize_pod(job, None).unwrap();
+            delivered.push((job, hex(&sha256(&picture))));
+            let _ = block_on(session.sync_now());
+        }
+        let mut rounds = 0;
+        while session.sync_status().unwrap().pending > 0 && rounds < 80 {
+            let _ = block_on(session.sync_now());
+            rounds += 1;
+        }
+        let counts = proxy.counts();
+        assert!(counts.dropped + counts.statuses + counts.resets + counts.duplicated >= 3, "seed {seed}: {counts:?}");
+        let status = session.sync_status().unwrap();
+        assert_eq!((status.pending, status.wedged), (0, 0), "seed {seed}: {:?}", session.outbox().unwrap());
+        for (job, sha) in &delivered {
+            let server = world.admin.job(*job).unwrap();
+            assert_eq!(server.state, "delivered", "seed {seed}");
+            assert_eq!(server.records.len(), 1, "seed {seed}: one record, kept once");
+            assert!(world.driver().media_status(sha).unwrap().complete, "seed {seed}");
+        }
+    }
+}
