@@ -426,10 +426,15 @@ fn insert_mutation(
     Ok(id as u64)
 }
 
+/// Ids only grow: above every queued mutation and above every one that ever
+/// left the outbox (the floor the `outbox_ids_are_never_reused` trigger
+/// keeps), so dispatch never takes a new action for a duplicate.
 fn next_mutation_id(tx: &Transaction<'_>) -> Result<i64, TxError> {
-    let id: i64 = tx.prepare_cached("SELECT next_mutation_id FROM device")?.query_row([], |row| row.get(0))?;
-    tx.prepare_cached("UPDATE device SET next_mutation_id = ?1")?.execute([id + 1])?;
-    Ok(id)
+    Ok(tx
+        .prepare_cached(
+            "SELECT max((SELECT next_mutation_id FROM device), coalesce((SELECT max(mutation_id) FROM outbox), 0) + 1)",
+        )?
+        .query_row([], |row| row.get(0))?)
 }
 
 fn wedged_job(tx: &Transaction<'_>, mutation_id: u64) -> Result<String, TxError> {
@@ -555,6 +560,23 @@ mod tests {
         assert_eq!(bodies[1].transition(), None);
         assert_eq!(bodies[1].record(), Some(&audit));
         assert_eq!(sendable_ids(&db), vec![1], "the audit waits for its dependency");
+    }
+
+    #[test]
+    fn mutation_ids_keep_growing_after_the_outbox_drains_and_a_reopen() {
+        let (dir, mut db, ids, at) = sample();
+        db.transition(ids[0], Transition::Accept, at).unwrap();
+        db.transition(ids[1], Transition::Accept, at).unwrap();
+        db.record_outcomes(&[(1, MutationOutcome::Acknowledged), (2, MutationOutcome::Acknowledged)], at).unwrap();
+        assert!(db.outbox().unwrap().is_empty());
+        drop(db);
+        let mut db = Database::open(&dir.path().join("t.db")).unwrap();
+        db.transition(ids[2], Transition::Accept, at).unwrap();
+        assert_eq!(sendable_ids(&db), vec![3], "an id dispatch has seen is never handed out again");
+        db.record_outcomes(&[(3, MutationOutcome::Rejected { reason: "no".into() })], at).unwrap();
+        db.retry_wedged(3).unwrap();
+        db.transition(ids[3], Transition::Accept, at).unwrap();
+        assert_eq!(sendable_ids(&db), vec![4, 5], "a retry takes a fresh id too");
     }
 
     #[test]

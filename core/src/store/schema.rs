@@ -121,6 +121,37 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN record_kind TEXT;
     ALTER TABLE outbox ADD COLUMN record_body TEXT;
     "#,
+    // 5: fewer pages written per driver action. The next mutation id is the
+    // outbox's highest plus one, with `device.next_mutation_id` as a floor
+    // that a trigger raises whenever a mutation leaves the outbox, so an
+    // action no longer rewrites the device row. Job events lose
+    // AUTOINCREMENT: the table is append-only (triggers forbid deletes), so
+    // plain rowids already never repeat, and the action no longer rewrites
+    // sqlite_sequence.
+    r#"
+    CREATE TRIGGER outbox_ids_are_never_reused AFTER DELETE ON outbox
+    BEGIN
+        UPDATE device SET next_mutation_id = max(next_mutation_id, OLD.mutation_id + 1);
+    END;
+
+    CREATE TABLE job_events_v5 (
+        sequence   INTEGER PRIMARY KEY,
+        job_id     TEXT NOT NULL REFERENCES jobs(id),
+        at_us      INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        failure    TEXT
+    ) STRICT;
+    INSERT INTO job_events_v5 SELECT sequence, job_id, at_us, kind, from_state, to_state, failure FROM job_events;
+    DROP TABLE job_events;
+    ALTER TABLE job_events_v5 RENAME TO job_events;
+    CREATE INDEX job_events_by_job ON job_events(job_id, sequence);
+    CREATE TRIGGER job_events_are_never_changed BEFORE UPDATE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    CREATE TRIGGER job_events_are_never_deleted BEFORE DELETE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    "#,
     // Door access: grants cached for offline use, the counter of each grant
     // (kept apart, so a grant re-sent by dispatch never resets it), the
     // revocation epoch and notice, the device key dispatch knows, and the
@@ -151,7 +182,7 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO door_access (singleton) VALUES (1);
 
     CREATE TABLE door_unlocks (
-        sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+        sequence  INTEGER PRIMARY KEY,  -- append-only: rowids never repeat
         at_us     INTEGER NOT NULL,
         door_id   INTEGER NOT NULL,
         lock_id   INTEGER NOT NULL,
@@ -198,5 +229,52 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.execute_batch(MIGRATIONS[found as usize]).map_err(fail)?;
         tx.pragma_update(None, "user_version", found + 1).map_err(fail)?;
         tx.commit().map_err(fail)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_version(conn: &Connection, version: usize) {
+        for (step, sql) in MIGRATIONS[..version].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", step as u32 + 1).unwrap();
+        }
+    }
+
+    #[test]
+    fn history_and_mutation_ids_survive_the_step_that_drops_autoincrement() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        at_version(&conn, 4);
+        conn.execute_batch(
+            "INSERT INTO stores VALUES ('s', 'S', 'a', 0, 0, 'UTC', '[]');
+             INSERT INTO jobs (id, reference, state, version, updated_at_us, store_id, pickup_start_us, pickup_end_us,
+                               dropoff_address, dropoff_start_us, dropoff_end_us, package_count)
+                 VALUES ('j', 'R', 'accepted', 1, 0, 's', 0, 0, 'x', 0, 0, 1);
+             INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES ('j', 1, 'imported', 'assigned');
+             INSERT INTO job_events (job_id, at_us, kind, from_state, to_state) VALUES ('j', 2, 'transitioned', 'assigned', 'accepted');
+             INSERT INTO device (singleton, client_id, next_mutation_id) VALUES (1, 'c', 8);",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let events: Vec<(i64, String)> = conn
+            .prepare("SELECT sequence, to_state FROM job_events ORDER BY sequence")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(events, [(1, "assigned".to_owned()), (2, "accepted".to_owned())]);
+        assert!(conn.execute("DELETE FROM job_events", []).is_err(), "still append-only");
+        conn.execute_batch(
+            "INSERT INTO outbox (mutation_id, job_id, action, occurred_at_us, idempotency_key) VALUES (8, 'j', 'accept', 0, 'k');
+             DELETE FROM outbox;",
+        )
+        .unwrap();
+        let floor: i64 = conn.query_row("SELECT next_mutation_id FROM device", [], |row| row.get(0)).unwrap();
+        assert_eq!(floor, 9, "a mutation leaving the outbox raises the floor");
     }
 }
