@@ -18,8 +18,26 @@ if ! command -v zbarimg >/dev/null; then
         || echo "rust.sh: could not install zbar-tools; the handoff QR reader test will fail" >&2
 fi
 
+# The btleplug door link (feature `ble`) builds against D-Bus: install its
+# headers once, only when missing.
+missing=()
+for package in libdbus-1-dev pkg-config; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if (( ${#missing[@]} > 0 )); then
+    sudo_cmd=""; (( EUID == 0 )) || sudo_cmd="sudo"
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${missing[@]}"; } \
+        || { echo "rust: 0 passed, 1 failed"; exit 1; }
+fi
+
 cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The btleplug link: it must build, and with no Bluetooth it must say so.
+cargo test -p doorstep-core --features ble --lib access::ble --no-fail-fast 2>&1 | tee -a "$log"
+ble_status=${PIPESTATUS[0]}
+cargo check -p doorstep-ffi --features ble 2>&1 | tee -a "$log"
+ble_status=$(( ble_status | PIPESTATUS[0] ))
+(( status == 0 )) && status=$ble_status
 # Doc examples must stay true; benchmarks must keep building (tests/bench.sh
 # runs them).
 for extra in "--doc" "--benches --no-run"; do

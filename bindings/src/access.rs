@@ -61,14 +61,14 @@ impl access::BleLink for ForeignLink {
     }
 }
 
-/// The core's in-memory link to a reference lock, handed out as a `BleLink`.
-struct InMemoryLink(access::InMemoryLink);
+/// One of the core's links (in-memory, btleplug), handed out as a `BleLink`.
+struct CoreLink<L: access::BleLink>(L);
 
 fn core_link_error(err: LinkError, door_id: u32) -> DoorstepError {
     access::protocol::link_error(err, door_id).into()
 }
 
-impl BleLink for InMemoryLink {
+impl<L: access::BleLink> BleLink for CoreLink<L> {
     fn connect(&self, door_id: u32, timeout_ms: u32) -> Result<u16, DoorstepError> {
         access::BleLink::connect(&self.0, door_id, Duration::from_millis(timeout_ms.into())).map_err(|e| core_link_error(e, door_id))
     }
@@ -189,6 +189,15 @@ impl DriverSession {
     }
 }
 
+/// The machine's own Bluetooth adapter through btleplug (desktop QA; built
+/// with the `ble` feature). `BluetoothUnavailable` when there is no system
+/// Bluetooth service or adapter.
+#[cfg(feature = "ble")]
+#[uniffi::export]
+pub fn desktop_ble_link() -> Result<Arc<dyn BleLink>, DoorstepError> {
+    guard(|| Ok(Arc::new(CoreLink(access::ble::open_link()?)) as Arc<dyn BleLink>))
+}
+
 /// The number grants and locks use for a door of a building.
 #[uniffi::export]
 pub fn door_tag(building_id: String, door_id: String) -> u32 {
@@ -271,7 +280,7 @@ impl ReferenceLock {
 
     /// An in-process link to this lock at `mtu`, as a `BleLink`.
     pub fn in_memory_link(&self, mtu: u16) -> Arc<dyn BleLink> {
-        Arc::new(InMemoryLink(access::InMemoryLink::new(self.lock.clone(), mtu)))
+        Arc::new(CoreLink(access::InMemoryLink::new(self.lock.clone(), mtu)))
     }
 
     /// Moves a manual clock on; refused for a lock on the system clock.

@@ -75,6 +75,12 @@ impl BtleplugLink {
     }
 }
 
+/// [`BtleplugLink::open`] with the driver-facing error: no Bluetooth is
+/// `BluetoothUnavailable`.
+pub fn open_link() -> crate::Result<BtleplugLink> {
+    BtleplugLink::open().map_err(|e| super::protocol::link_error(e, 0))
+}
+
 /// Service data: lock id then door id, 4 bytes each, big-endian.
 fn advertised_door(service_data: &[u8]) -> Option<u32> {
     let bytes: [u8; 4] = service_data.get(4..8)?.try_into().ok()?;
@@ -158,6 +164,24 @@ fn broken(err: btleplug::Error) -> LinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a machine without a system D-Bus (containers, CI) or without an
+    /// adapter, opening the link is a typed "Bluetooth unavailable", never a
+    /// panic or a generic failure.
+    #[test]
+    fn without_a_system_bus_or_adapter_bluetooth_is_unavailable() {
+        let bus = std::path::Path::new("/run/dbus/system_bus_socket").exists()
+            || std::path::Path::new("/var/run/dbus/system_bus_socket").exists()
+            || std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some();
+        match open_link() {
+            Err(crate::CoreError::BluetoothUnavailable { reason }) => assert!(!reason.is_empty()),
+            Ok(_) => assert!(bus, "a Bluetooth link opened with no system bus"),
+            Err(other) => panic!("expected BluetoothUnavailable, got {other:?}"),
+        }
+        if !bus {
+            assert!(matches!(open_link(), Err(crate::CoreError::BluetoothUnavailable { .. })));
+        }
+    }
 
     #[test]
     fn advertised_service_data_names_the_door() {

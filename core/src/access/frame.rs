@@ -265,7 +265,7 @@ fn expect_type(frame: &[u8], expected: u8) -> Result<(), FrameError> {
     match frame.first() {
         None => Err(FrameError::Truncated),
         Some(&t) if t == expected => Ok(()),
-        Some(&t) if matches!(t, TYPE_CHALLENGE | TYPE_RESPONSE | TYPE_RESULT) => Err(FrameError::BadField("unexpected frame type")),
+        Some(&(TYPE_CHALLENGE | TYPE_RESPONSE | TYPE_RESULT)) => Err(FrameError::BadField("unexpected frame type")),
         Some(&t) => Err(FrameError::UnknownType(t)),
     }
 }

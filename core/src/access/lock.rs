@@ -167,11 +167,13 @@ impl ReferenceLock {
         if !grant.issued_by(&self.config.issuers) {
             return Err(Reason::UnknownIssuer);
         }
-        if let Some(notice) = &response.notice {
-            if notice.issued_by(&self.config.issuers) && notice.epoch > state.epoch && notice.issued_at > state.notice_issued_at {
-                state.epoch = notice.epoch;
-                state.notice_issued_at = notice.issued_at;
-            }
+        if let Some(notice) = &response.notice
+            && notice.issued_by(&self.config.issuers)
+            && notice.epoch > state.epoch
+            && notice.issued_at > state.notice_issued_at
+        {
+            state.epoch = notice.epoch;
+            state.notice_issued_at = notice.issued_at;
         }
         if grant.epoch < state.epoch {
             return Err(Reason::Revoked);

@@ -272,7 +272,7 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO door_access (singleton) VALUES (1);
 
     CREATE TABLE door_unlocks (
-        sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+        sequence  INTEGER PRIMARY KEY,  -- append-only: rowids never repeat
         at_us     INTEGER NOT NULL,
         door_id   INTEGER NOT NULL,
         lock_id   INTEGER NOT NULL,
