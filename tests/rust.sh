@@ -43,7 +43,9 @@ ble_status=$(( ble_status | PIPESTATUS[0] ))
 for extra in "--doc" "--benches --no-run"; do
     # shellcheck disable=SC2086 # the flags are meant to split
     cargo test --workspace $extra --no-fail-fast 2>&1 | tee -a "$log"
-    (( status == 0 )) && status=${PIPESTATUS[0]}
+    # Read at once: the test below would replace PIPESTATUS.
+    extra_status=${PIPESTATUS[0]}
+    (( status == 0 )) && status=$extra_status
 done
 
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log")
