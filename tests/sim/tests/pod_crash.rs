@@ -3,40 +3,13 @@
 //! and its photo upload in the outbox) or still has its draft intact
 //! (not delivered, nothing queued for it) — never half of it.
 
+mod kill_support;
 
 use doorstep_core::pod::seal::{check_media, open_sealed_record};
 use doorstep_core::store::MutationBody;
 use doorstep_core::{DriverSession, JobState, Transition};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-fn seal_then_kill(db: &std::path::Path, after_lines: usize) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_doorstep-sim"))
-        .args(["pod-churn", "--batch", "4", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the pod-churn process");
-    let mut lines = Vec::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lines.len() < after_lines && Instant::now() < deadline {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        lines.push(line.trim_end().to_owned());
-    }
-    // SIGKILL right after a draft was reported complete: finalize is running.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(lines.len() >= after_lines, "pod-churn stopped early after {} lines", lines.len());
-    lines
-}
 
 #[test]
 fn a_kill_during_finalize_leaves_each_proof_sealed_and_queued_or_its_draft_intact() {
@@ -47,7 +20,7 @@ fn a_kill_during_finalize_leaves_each_proof_sealed_and_queued_or_its_draft_intac
     let (mut whole_seals, mut intact_drafts) = (0, 0);
     for round in 0..5 {
         // An odd count ends on a `drafted` line: the kill lands in finalize.
-        for line in seal_then_kill(&db, 7 + round * 6) {
+        for line in kill_support::run_then_kill("pod-churn", 4, &db, 7 + round * 6) {
             let (what, id) = line.split_once(' ').unwrap();
             let id: Uuid = id.parse().unwrap();
             match what {
