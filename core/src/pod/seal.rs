@@ -81,6 +81,12 @@ pub struct PodPayload {
     pub location: Option<LocationFix>,
     pub completion: CompletionRecord,
     pub times: RecordTimes,
+    /// Hex of the handoff receipt by which the driver took custody of the
+    /// packages at the store: the link that makes store → driver →
+    /// recipient one verifiable chain. Absent when the job was picked up
+    /// without a handoff receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody_receipt: Option<String>,
 }
 
 impl PodPayload {

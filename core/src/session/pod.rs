@@ -334,6 +334,8 @@ impl DriverSession {
                 server_time: micros(now + chrono::Duration::milliseconds(sync_state.server_offset_ms)),
                 server_offset_ms: sync_state.server_offset_ms,
             },
+            custody_receipt: crate::handoff::latest_custody(&self.store(), job.id, crate::handoff::Direction::Pickup)?
+                .map(|custody| custody.receipt_hash),
         };
         let sealed = SealedRecord::seal(payload, signer.as_ref())?;
         let record_bytes = sealed.to_bytes()?;
