@@ -3,10 +3,11 @@
 //! as SVG and PNG for the screen.
 
 use crate::keys::{DeviceSigner, ForeignSigner};
-use crate::session::DriverSession;
+use crate::session::{DriverSession, ForeignTokens, TokenProvider};
 use crate::types::{DeliveryJob, Timestamp};
 use crate::{DoorstepError, guard};
 use doorstep_core::handoff::{self, QrSymbol};
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::{Package, SystemClock, TimeWindow};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -112,9 +113,38 @@ pub struct AcceptedHandoff {
     pub jobs: Vec<DeliveryJob>,
 }
 
+pub type ReceiptSendStatus = handoff::ReceiptSendStatus;
+
+#[uniffi::remote(Enum)]
+pub enum ReceiptSendStatus {
+    Queued,
+    Refused,
+}
+
+pub type PendingReceipt = handoff::PendingReceipt;
+
+#[uniffi::remote(Record)]
+pub struct PendingReceipt {
+    pub receipt_hash: String,
+    pub handoff_id: Uuid,
+    pub direction: HandoffDirection,
+    pub recorded_at: Timestamp,
+    pub status: ReceiptSendStatus,
+    pub last_error: Option<String>,
+}
+
+pub type ReceiptSyncReport = handoff::ReceiptSyncReport;
+
+#[uniffi::remote(Record)]
+pub struct ReceiptSyncReport {
+    pub sent: u32,
+    pub refused: u32,
+    pub pending: u32,
+}
+
 /// The store staff's device: one store, its own database, its own key.
 #[derive(uniffi::Object)]
-pub struct StoreSession(handoff::StoreSession);
+pub struct StoreSession(Arc<handoff::StoreSession>);
 
 #[uniffi::export]
 impl StoreSession {
@@ -124,7 +154,7 @@ impl StoreSession {
     pub fn open(path: String, store_id: Uuid, signer: Arc<dyn DeviceSigner>) -> Result<Arc<Self>, DoorstepError> {
         guard(|| {
             let session = handoff::StoreSession::open(path, store_id, Arc::new(ForeignSigner(signer)), Arc::new(SystemClock))?;
-            Ok(Arc::new(StoreSession(session)))
+            Ok(Arc::new(StoreSession(Arc::new(session))))
         })
     }
 
@@ -184,6 +214,27 @@ impl StoreSession {
     /// The job's custody chain on this device, oldest first.
     pub fn custody(&self, job_id: Uuid) -> Result<Vec<JobCustody>, DoorstepError> {
         guard(|| self.0.custody(job_id))
+    }
+
+    /// Sends every queued receipt to dispatch; each leaves the queue only
+    /// once dispatch acknowledged it. Network trouble ends the call with
+    /// `Network` and leaves them queued; a receipt dispatch refuses is kept,
+    /// refused, in `pending_receipts`.
+    pub async fn sync_receipts(&self, config: SyncConfig, tokens: Arc<dyn TokenProvider>) -> Result<ReceiptSyncReport, DoorstepError> {
+        let session = Arc::clone(&self.0);
+        let tokens: Arc<dyn doorstep_core::sync::TokenProvider> = Arc::new(ForeignTokens(tokens));
+        // HTTP runs on the core's runtime, whatever the caller's executor is.
+        let task = doorstep_core::runtime::shared().spawn(async move { session.sync_receipts(&config, tokens).await });
+        match task.await {
+            Ok(outcome) => Ok(outcome?),
+            Err(e) => Err(DoorstepError::Internal { reason: format!("receipt sync task failed: {e}") }),
+        }
+    }
+
+    /// Receipts dispatch has not acknowledged: queued or refused, with the
+    /// last error.
+    pub fn pending_receipts(&self) -> Result<Vec<PendingReceipt>, DoorstepError> {
+        guard(|| self.0.pending_receipts())
     }
 }
 

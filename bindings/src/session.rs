@@ -35,7 +35,7 @@ pub trait TokenProvider: Send + Sync {
     fn refresh_token(&self) -> Result<String, DoorstepError>;
 }
 
-struct ForeignTokens(Arc<dyn TokenProvider>);
+pub(crate) struct ForeignTokens(pub(crate) Arc<dyn TokenProvider>);
 
 impl doorstep_core::sync::TokenProvider for ForeignTokens {
     fn access_token(&self) -> Result<String, TokenError> {

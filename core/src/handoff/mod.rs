@@ -16,11 +16,13 @@ pub mod base45;
 pub mod codec;
 pub mod qr;
 pub mod receipt;
+mod receipt_sync;
 mod store_session;
 
 pub use codec::{Acceptance, CheckIn, Direction, Discrepancy, DiscrepancyKind, OfferContent, OfferJob, SignedOffer};
 pub use qr::QrSymbol;
 pub use receipt::HandoffReceipt;
+pub use receipt_sync::{PendingReceipt, ReceiptSendStatus, ReceiptSyncReport, Verdict, verdict};
 pub use store_session::*;
 
 /// How far an offer's time may be from the accepting device's clock. Two

@@ -313,7 +313,7 @@ impl StoreSession {
         custody_of(&self.db(), job_id)
     }
 
-    fn db(&self) -> MutexGuard<'_, Database> {
+    pub(super) fn db(&self) -> MutexGuard<'_, Database> {
         self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

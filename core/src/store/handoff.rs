@@ -62,6 +62,20 @@ pub struct HandoffPackageRow {
 /// direction, driver key, status, start, offer
 type RawHandoff = (String, Vec<u8>, String, i64, Option<Vec<u8>>);
 
+/// hash, handoff, direction, recorded at, send error, refused
+type RawUnsentReceipt = (Vec<u8>, String, String, i64, Option<String>, bool);
+
+/// A receipt the staff device has yet to have acknowledged by dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnsentReceiptRow {
+    pub receipt_hash: [u8; 32],
+    pub handoff_id: Uuid,
+    pub direction: String,
+    pub recorded_at: DateTime<Utc>,
+    pub send_error: Option<String>,
+    pub refused: bool,
+}
+
 /// A receipt as kept on either device, with what it moved per job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReceipt {
@@ -260,7 +274,7 @@ impl Database {
     pub fn receipts_to_send(&self) -> Result<Vec<StoredReceipt>> {
         let hashes: Vec<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT receipt_hash FROM handoff_receipts WHERE to_send = 1 ORDER BY recorded_at_us, rowid")
+            .prepare_cached("SELECT receipt_hash FROM handoff_receipts WHERE to_send = 1 AND send_refused = 0 ORDER BY recorded_at_us, rowid")
             .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
             .map_err(|e| self.classify(e))?;
         hashes.iter().map(|hash| self.receipt(hash)).collect()
@@ -269,13 +283,59 @@ impl Database {
     pub fn mark_receipt_sent(&mut self, receipt_hash: &[u8; 32]) -> Result<()> {
         self.write(|tx| {
             let changed = tx
-                .prepare_cached("UPDATE handoff_receipts SET to_send = 0 WHERE receipt_hash = ?1")?
+                .prepare_cached("UPDATE handoff_receipts SET to_send = 0, send_error = NULL, send_refused = 0 WHERE receipt_hash = ?1")?
                 .execute([&receipt_hash[..]])?;
             if changed == 0 {
                 return Err(TxError::Core(CoreError::not_found("receipt", crate::keys::hex(receipt_hash))));
             }
             Ok(())
         })
+    }
+
+    /// Every receipt the staff device has not had acknowledged, oldest
+    /// first, with why its last send failed and whether dispatch refused it.
+    pub fn unsent_receipts(&self) -> Result<Vec<UnsentReceiptRow>> {
+        let rows: Vec<RawUnsentReceipt> = self
+            .conn
+            .prepare_cached(
+                "SELECT receipt_hash, handoff_id, direction, recorded_at_us, send_error, send_refused FROM handoff_receipts \
+                 WHERE to_send = 1 ORDER BY recorded_at_us, rowid",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.into_iter()
+            .map(|(hash, handoff, direction, recorded, send_error, refused)| {
+                Ok(UnsentReceiptRow {
+                    receipt_hash: hash.try_into().map_err(|_| self.corrupt("a receipt hash is not 32 bytes"))?,
+                    handoff_id: self.uuid(&handoff)?,
+                    direction,
+                    recorded_at: self.instant(recorded)?,
+                    send_error,
+                    refused,
+                })
+            })
+            .collect()
+    }
+
+    /// Notes why sending a receipt failed; `refused` stops it being resent.
+    pub fn record_receipt_send_error(&mut self, receipt_hash: &[u8; 32], error: &str, refused: bool) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE handoff_receipts SET send_error = ?2, send_refused = ?3 WHERE receipt_hash = ?1 AND to_send = 1")?
+                .execute(params![&receipt_hash[..], error, refused])?;
+            if changed == 0 {
+                return Err(TxError::Core(CoreError::not_found("receipt to send", crate::keys::hex(receipt_hash))));
+            }
+            Ok(())
+        })
+    }
+
+    /// The raw receipt with this hash, as stored.
+    pub fn stored_receipt(&self, receipt_hash: &[u8; 32]) -> Result<StoredReceipt> {
+        self.receipt(receipt_hash)
     }
 
     fn receipt(&self, hash: &[u8]) -> Result<StoredReceipt> {

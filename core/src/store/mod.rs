@@ -15,7 +15,7 @@ mod outbox;
 mod pod;
 mod schema;
 
-pub use handoff::{HandoffRow, HandoffPackageRow, HandoffStatus, StoredReceipt};
+pub use handoff::{HandoffRow, HandoffPackageRow, HandoffStatus, StoredReceipt, UnsentReceiptRow};
 pub use access::{CachedGrant, UnlockRecord};
 pub use jobs::{ImportedJob, ImportOutcome, TransitionOutcome};
 pub use outbox::{Mutation, MutationBody, MutationOutcome, MutationStatus, RECORD_ACTION, Record, RecordKind, SyncState};

@@ -287,6 +287,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER door_unlocks_are_never_deleted BEFORE DELETE ON door_unlocks
     BEGIN SELECT RAISE(ABORT, 'door_unlocks is append-only'); END;
     "#,
+    // 9: store-side receipt sync: why the last send failed, and whether
+    // dispatch refused the receipt for good (it then stays, not resent).
+    r#"
+    ALTER TABLE handoff_receipts ADD COLUMN send_error TEXT;
+    ALTER TABLE handoff_receipts ADD COLUMN send_refused INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -3,6 +3,7 @@
 //! state; a bad answer is an error and nothing of it reaches the store.
 
 mod media;
+mod store_receipts;
 
 pub use media::MEDIA_CHUNK_BYTES;
 

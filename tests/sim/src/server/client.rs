@@ -201,3 +201,17 @@ fn refusal(status: StatusCode, content_type: &str, body: String) -> ClientError 
     }
     ClientError::Unexpected { status, body }
 }
+
+/// Store staff devices' calls and their admin controls.
+impl DispatchClient {
+    pub fn issue_store_token(&self, store_id: Uuid) -> ClientResult<String> {
+        let issued: IssuedToken =
+            decode(self.request(reqwest::Method::POST, &format!("/admin/stores/{store_id}/tokens")).send()?)?;
+        Ok(issued.token)
+    }
+
+    /// Every receipt the store's devices sent, in the order received.
+    pub fn store_receipts(&self, store_id: Uuid) -> ClientResult<crate::server::store_receipts::StoreReceipts> {
+        decode(self.request(reqwest::Method::GET, &format!("/admin/stores/{store_id}/receipts")).send()?)
+    }
+}

@@ -28,6 +28,7 @@ pub mod problem;
 pub mod records;
 pub mod routes;
 pub mod storage;
+pub mod store_receipts;
 pub mod wire;
 
 use std::future::Future;

@@ -7,6 +7,7 @@
 
 mod admin;
 mod device;
+mod stores;
 
 use super::AppState;
 use super::extract::MAX_BODY_BYTES;
@@ -27,6 +28,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/media/{sha256}", get(device::media_status).put(device::put_media_chunk))
         .route("/v1/grants", get(device::grants))
         .route("/v1/device-key", put(device::put_device_key))
+        .route("/v1/stores/{store_id}/receipts", post(stores::post_receipt))
+        .route("/admin/stores/{store_id}/tokens", post(stores::issue_token))
+        .route("/admin/stores/{store_id}/receipts", get(stores::receipts))
         .route("/admin/doors/issuer", get(admin::door_issuer))
         .route("/admin/doors/revoke", post(admin::revoke_grants))
         .route("/admin/drivers/{driver_id}/tokens", post(admin::issue_token))

@@ -11,6 +11,7 @@ pub mod doors;
 pub mod jobs;
 pub mod media;
 pub mod records;
+pub mod store_receipts;
 pub mod tokens;
 
 use std::path::Path;
@@ -140,6 +141,7 @@ impl Database {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(records::SCHEMA)?;
+        connection.execute_batch(store_receipts::SCHEMA)?;
         Ok(Database { connection: Arc::new(Mutex::new(connection)) })
     }
 
