@@ -55,6 +55,9 @@ fn durable_transition(c: &mut Criterion) {
             tx.commit().unwrap();
         })
     });
+    // Part of every durable action: the job is read back for the shell.
+    let read_id = prepare_actions(&session, 1)[0].0;
+    group.bench_function("read_job", |b| b.iter(|| session.job(read_id).unwrap()));
     group.bench_function("batch_of_100_transitions", |b| {
         b.iter_batched(
             || prepare_actions(&session, 100),
