@@ -153,16 +153,24 @@ impl DriverSession {
     /// The sync round's door access step: make sure dispatch knows the
     /// device key, then take dispatch's current grants and revocation state.
     /// Without a device key there is nothing to fetch.
-    pub(super) async fn sync_door_access(&self, client: &DispatchClient) -> std::result::Result<(), SyncFailure> {
+    /// Tells dispatch the device's public key when it changed. Runs before
+    /// anything is pushed: dispatch checks sealed records against the key
+    /// the driver's device registered.
+    pub(super) async fn register_device_key(&self, client: &DispatchClient) -> std::result::Result<(), SyncFailure> {
         let Ok(signer) = self.device_signer() else { return Ok(()) };
         let device = device_public_key(signer.as_ref()).map_err(SyncFailure::Permanent)?;
         let key_id = device.key_id();
         let registered = self.off_thread(|s| s.store().registered_device_key()).await.map_err(SyncFailure::Permanent)?;
         if registered.as_deref() != Some(key_id.as_str()) {
             client.register_device_key(&device.to_compressed()).await?;
-            let key_id = key_id.clone();
             self.off_thread(move |s| s.store().set_registered_device_key(&key_id)).await.map_err(SyncFailure::Permanent)?;
         }
+        Ok(())
+    }
+
+    pub(super) async fn sync_door_access(&self, client: &DispatchClient) -> std::result::Result<(), SyncFailure> {
+        let Ok(signer) = self.device_signer() else { return Ok(()) };
+        let device = device_public_key(signer.as_ref()).map_err(SyncFailure::Permanent)?;
         let body = client.grants().await?;
         let set = wire::parse_grants(&body, &device)
             .map_err(|e| SyncFailure::Permanent(CoreError::BadResponse { reason: format!("grants: {e}") }))?;

@@ -189,6 +189,7 @@ impl DriverSession {
         self.set_syncing(engine, true);
         let outcome = async {
             let mut report = SyncReport::default();
+            self.register_device_key(&engine.client).await?;
             self.push_all(engine, &mut report).await?;
             self.purge_media_after_sync().await;
             self.pull_all(engine, &mut report).await?;

@@ -250,6 +250,45 @@ fn the_server_rejects_a_record_whose_photo_it_does_not_hold_or_that_was_changed(
 }
 
 #[test]
+fn a_record_sealed_by_a_key_the_driver_never_registered_is_refused_and_an_older_key_still_counts() {
+    let world = World::new();
+    let fx = Fixture::new();
+    let session = world.session(&fx, &world.server.base_url());
+    let picture = photo(5_000, 9);
+    let job = deliverable(&session, "HPM-2401", &picture);
+    let stranger: Arc<dyn keys::DeviceSigner> = Arc::new(SoftwareSigner::generate().unwrap());
+    session.set_device_signer(stranger);
+    let forged = session.finalize_pod(job, None).unwrap();
+
+    let driver = world.driver();
+    driver.put_media_chunk(&hex(&sha256(&picture)), 0, picture.len() as u64, &picture).unwrap();
+    let client_id = Uuid::new_v4();
+    let send = |id: u64, body: &[u8]| {
+        let mutation = WireMutation {
+            mutation_id: id,
+            idempotency_key: format!("k{id}"),
+            job_id: job,
+            action: "record".into(),
+            failure_reason: None,
+            record: Some(MutationRecord { kind: "proof_of_delivery".into(), body: serde_json::from_slice(body).unwrap() }),
+            occurred_at: chrono::Utc::now(),
+        };
+        driver.post_mutations(&MutationBatch { client_id, mutations: vec![mutation] }).unwrap().results.remove(0)
+    };
+    let refused = send(1, &forged.record);
+    assert_eq!(refused.outcome, Outcome::Rejected, "a key none of the driver's devices registered");
+    let detail = refused.problem.and_then(|p| p.detail).unwrap_or_default();
+    assert!(detail.contains("registered"), "{detail}");
+
+    // The new key is registered by the next sync round, before anything is
+    // pushed; the record it sealed is then kept.
+    let report = block_on(session.sync_now()).unwrap();
+    assert_eq!((report.pending, report.wedged), (0, 0), "{report:?}");
+    assert_eq!(world.admin.job(job).unwrap().state, "delivered");
+    assert_eq!(send(2, &forged.record).outcome, Outcome::Applied, "now one of the driver's keys");
+}
+
+#[test]
 fn proofs_and_their_media_all_arrive_whole_through_random_faults() {
     for seed in [7u64, 1_234, 99_001] {
         let world = World::new();

@@ -31,10 +31,10 @@ pub fn check(record: &MutationRecord) -> Result<RecordKind, (&'static str, Strin
 /// The checks a record's evidence must pass before the server keeps it; a
 /// record that fails them is rejected (the mutation is wedged on the device
 /// with the reason).
-pub fn verify(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
+pub fn verify(tx: &Transaction<'_>, driver_id: &str, record: &MutationRecord) -> Result<(), Problem> {
     let kind = check(record).map_err(|(field, detail)| Problem::invalid(format!("record.{field}"), detail))?;
     match kind {
-        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery => verify_sealed_pod(tx, record),
+        RecordKind::ProofOfDelivery | RecordKind::FailedDelivery => verify_sealed_pod(tx, driver_id, record),
         RecordKind::HandoffReceipt => super::handoff_records::verify(record).map(|_| ()),
         RecordKind::DoorAudit => super::doors::verify_audit(&record.body),
     }
@@ -44,13 +44,23 @@ pub fn verify(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Probl
 /// key it names, and every photo it cites already uploaded whole with the
 /// hash and size it states. The device uploads media before the record, so
 /// a missing file means the record cannot be trusted yet.
-fn verify_sealed_pod(tx: &Transaction<'_>, record: &MutationRecord) -> Result<(), Problem> {
+fn verify_sealed_pod(tx: &Transaction<'_>, driver_id: &str, record: &MutationRecord) -> Result<(), Problem> {
     use doorstep_core::pod::seal::{canonical_json, check_media, open_sealed_record};
     let invalid = |err: doorstep_core::CoreError| match err {
         doorstep_core::CoreError::InvalidInput { field, reason } => Problem::invalid(format!("record.body.{field}"), reason),
         other => Problem::invalid("record.body", other.to_string()),
     };
     let sealed = open_sealed_record(&canonical_json(&record.body)).map_err(invalid)?;
+    // A record that verifies against the key it names proves only that
+    // someone holding that key signed it: the key must be one this driver's
+    // devices registered.
+    let key = doorstep_core::keys::from_hex(&sealed.public_key).unwrap_or_default();
+    if !super::storage::doors::was_registered(tx, driver_id, &key).map_err(|_| Problem::internal())? {
+        return Err(Problem::invalid(
+            "record.body.public_key",
+            "sealed by a key none of this driver's devices registered (PUT /v1/device-key)",
+        ));
+    }
     let media = |sha256: &str| -> Option<Vec<u8>> {
         let held = stored_media::get(tx, sha256).ok()??;
         if !held.complete {

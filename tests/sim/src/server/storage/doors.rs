@@ -19,6 +19,14 @@ CREATE TABLE IF NOT EXISTS device_keys (
     public_key     BLOB NOT NULL,
     registered_at  TEXT NOT NULL
 );
+-- Every key a driver's devices ever registered: records sealed before a
+-- key changed (a new phone, a key invalidated) still verify.
+CREATE TABLE IF NOT EXISTS device_key_history (
+    driver_id      TEXT NOT NULL,
+    public_key     BLOB NOT NULL,
+    registered_at  TEXT NOT NULL,
+    PRIMARY KEY (driver_id, public_key)
+);
 "#;
 
 /// The issuer's state: secret key, current epoch and when it last moved.
@@ -59,7 +67,24 @@ pub fn set_device_key(tx: &Transaction<'_>, driver_id: &str, key: &[u8; 33], now
          ON CONFLICT (driver_id) DO UPDATE SET public_key = excluded.public_key, registered_at = excluded.registered_at",
         params![driver_id, key.to_vec(), now.to_rfc3339()],
     )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO device_key_history (driver_id, public_key, registered_at) VALUES (?1, ?2, ?3)",
+        params![driver_id, key.to_vec(), now.to_rfc3339()],
+    )?;
     Ok(())
+}
+
+/// Whether one of the driver's devices ever registered `key` (compressed SEC1).
+pub fn was_registered(tx: &Transaction<'_>, driver_id: &str, key: &[u8]) -> Result<bool, StorageError> {
+    tx.execute_batch(SCHEMA)?;
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM device_key_history WHERE driver_id = ?1 AND public_key = ?2",
+            params![driver_id, key],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 pub fn device_key(tx: &Transaction<'_>, driver_id: &str) -> Result<Option<Vec<u8>>, StorageError> {
