@@ -136,9 +136,17 @@ impl SealedRecord {
 
 fn signing_message(payload: &PodPayload) -> Result<Vec<u8>> {
     let value = serde_json::to_value(payload).map_err(|e| CoreError::Internal { reason: format!("serializing a record: {e}") })?;
+    Ok(signing_message_of(&value))
+}
+
+/// The signed bytes, from the payload's JSON as it stands. A verifier must
+/// use the payload exactly as received, never a re-serialization of what it
+/// parsed: parsing forgives case in UUIDs and timestamps, so a re-serialized
+/// payload would hide such a changed byte from the signature.
+fn signing_message_of(payload: &Value) -> Vec<u8> {
     let mut message = SIGNING_CONTEXT.to_vec();
-    message.extend_from_slice(&canonical_json(&value));
-    Ok(message)
+    message.extend_from_slice(&canonical_json(payload));
+    message
 }
 
 /// Checks a sealed record: canonical bytes, signed by `public_key` over its
@@ -167,6 +175,7 @@ pub fn open_sealed_record(record_bytes: &[u8]) -> Result<SealedRecord> {
     if canonical_json(&value) != record_bytes {
         return Err(bad("not in canonical form".into()));
     }
+    let signed_payload = value.get("payload").cloned().unwrap_or(Value::Null);
     let record: SealedRecord = serde_json::from_value(value).map_err(|e| bad(format!("not a sealed record: {e}")))?;
     if record.format != SEALED_FORMAT || record.payload.format != POD_FORMAT {
         return Err(bad(format!("unknown format {:?} / {:?}", record.format, record.payload.format)));
@@ -181,7 +190,7 @@ pub fn open_sealed_record(record_bytes: &[u8]) -> Result<SealedRecord> {
         .then(|| from_hex(&record.signature))
         .flatten()
         .ok_or_else(|| bad("signature is not 64 bytes of lower-case hex".into()))?;
-    if !key.verifies(&signing_message(&record.payload)?, &signature) {
+    if !key.verifies(&signing_message_of(&signed_payload), &signature) {
         return Err(bad("the signature does not match the record".into()));
     }
     Ok(record)

@@ -414,6 +414,19 @@ fn init_png() {
     PNG_BYTES.get_or_init(|| doorstep_core::pod::signature::render(200.0, 80.0, &strokes()).unwrap().png);
 }
 
+/// Parsing forgives letter case in UUIDs and timestamps; the signature
+/// must not: every letter of the record, case flipped, fails.
+#[test]
+fn a_letter_changed_to_the_other_case_anywhere_in_a_sealed_record_fails_verification() {
+    init_png();
+    let (record, photo, key) = sealed_sample();
+    for i in (0..record.len()).filter(|&i| record[i].is_ascii_alphabetic()) {
+        let mut tampered = record.clone();
+        tampered[i] ^= 0x20;
+        assert!(verify_sealed_record(&tampered, key, &lookup(photo, record)).is_err(), "byte {i} changed case");
+    }
+}
+
 #[test]
 fn the_untouched_sample_verifies() {
     init_png();
