@@ -12,7 +12,7 @@ use doorstep_core::access::lock::{LockConfig, ReferenceLock};
 use doorstep_core::access::protocol::build_response;
 use doorstep_core::access::{InMemoryLink, Reason, unix_seconds};
 use doorstep_core::keys::{SoftwareSigner, from_hex};
-use doorstep_core::sync::{SyncConfig, TokenError, TokenProvider};
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::*;
 use doorstep_sim::server::client::DispatchClient;
 use doorstep_sim::server::wire::DoorIssuer;
@@ -22,17 +22,6 @@ use std::sync::Arc;
 const DRIVER: &str = "driver-ana";
 const AUDIT_KEY: [u8; 32] = [0x33; 32];
 const BUILDING: &str = "bldg-jackson-1180";
-
-struct Token(String);
-
-impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
-    fn refresh_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
-}
 
 struct World {
     server: RunningServer,
@@ -79,13 +68,9 @@ impl World {
         session.set_device_signer(signer);
         let mut config = SyncConfig::new(self.server.base_url());
         config.automatic = false;
-        session.start_sync(config, Arc::new(Token(self.token.clone()))).unwrap();
+        session.start_sync(config, Arc::new(FixedToken(self.token.clone()))).unwrap();
         session
     }
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    doorstep_core::runtime::shared().block_on(future)
 }
 
 #[test]

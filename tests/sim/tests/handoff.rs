@@ -502,27 +502,13 @@ fn the_svg_drawing_holds_the_same_symbol() {
 /// generic record mutation, checked by the reference server.
 mod dispatch {
     use super::*;
-    use doorstep_core::sync::{SyncConfig, TokenError, TokenProvider};
+    use common::{FixedToken, block_on};
+    use doorstep_core::sync::SyncConfig;
     use doorstep_sim::server::client::DispatchClient;
     use doorstep_sim::server::wire::{Mutation, MutationBatch, MutationRecord, Outcome};
     use doorstep_sim::server::{RunningServer, ServerConfig, spawn};
 
     const DRIVER: &str = "driver-ana";
-
-    struct FixedToken(String);
-
-    impl TokenProvider for FixedToken {
-        fn access_token(&self) -> Result<String, TokenError> {
-            Ok(self.0.clone())
-        }
-        fn refresh_token(&self) -> Result<String, TokenError> {
-            Ok(self.0.clone())
-        }
-    }
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        doorstep_core::runtime::shared().block_on(future)
-    }
 
     /// A counter whose driver syncs with a fresh reference server holding
     /// the same day.

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{Fixture, MALL_PICKUP_RUN};
+use common::{FixedToken, Fixture, MALL_PICKUP_RUN, block_on};
 use doorstep_core::handoff::{Direction, HandoffReceipt, ReceiptSendStatus, StoreSession};
 use doorstep_core::keys::SoftwareSigner;
-use doorstep_core::sync::{SyncConfig, TokenError, TokenProvider};
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::{CoreError, DriverSession, Transition};
 use doorstep_sim::faults::{Fault, FaultProxy};
 use doorstep_sim::server::client::DispatchClient;
@@ -23,22 +23,6 @@ const HPM_2401: &str = "f83adc5d-00a4-5760-b151-14243daf701b"; // DS100000, DS10
 
 fn id(text: &str) -> Uuid {
     Uuid::parse_str(text).unwrap()
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    doorstep_core::runtime::shared().block_on(future)
-}
-
-struct Token(String);
-
-impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
-
-    fn refresh_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
 }
 
 fn config(base_url: &str) -> SyncConfig {
@@ -57,7 +41,7 @@ struct Counter {
     fixture: Fixture,
     driver: DriverSession,
     store: StoreSession,
-    store_token: Arc<Token>,
+    store_token: Arc<FixedToken>,
 }
 
 impl Counter {
@@ -66,12 +50,12 @@ impl Counter {
         let admin = DispatchClient::new(server.base_url());
         let driver_token = admin.issue_token(DRIVER).unwrap();
         admin.assign_jobs(DRIVER, serde_json::from_str(MALL_PICKUP_RUN).unwrap()).unwrap();
-        let store_token = Arc::new(Token(admin.issue_store_token(id(STORE)).unwrap()));
+        let store_token = Arc::new(FixedToken(admin.issue_store_token(id(STORE)).unwrap()));
 
         let fixture = Fixture::new();
         let driver = fixture.open_with_sample();
         driver.set_device_signer(Arc::new(SoftwareSigner::generate().unwrap()));
-        driver.start_sync(config(&server.base_url()), Arc::new(Token(driver_token))).unwrap();
+        driver.start_sync(config(&server.base_url()), Arc::new(FixedToken(driver_token))).unwrap();
         driver.apply(id(HPM_2401), Transition::Accept).unwrap();
         driver.apply(id(HPM_2401), Transition::ArriveAtPickup).unwrap();
         let store = open_store(&fixture, id(STORE));
@@ -187,11 +171,11 @@ fn a_token_for_another_store_leaves_the_receipt_queued_not_refused() {
     let counter = Counter::new();
     counter.hand_over();
     let other_store = Uuid::new_v4();
-    let wrong = Arc::new(Token(counter.admin.issue_store_token(other_store).unwrap()));
+    let wrong = Arc::new(FixedToken(counter.admin.issue_store_token(other_store).unwrap()));
     let outcome = block_on(counter.store.sync_receipts(&config(&counter.server.base_url()), wrong));
     assert!(matches!(outcome, Err(CoreError::Rejected { status: 403, .. })), "{outcome:?}");
     assert_eq!(counter.store.pending_receipts().unwrap()[0].status, ReceiptSendStatus::Queued);
-    let revoked = Arc::new(Token("not-a-token".into()));
+    let revoked = Arc::new(FixedToken("not-a-token".into()));
     let outcome = block_on(counter.store.sync_receipts(&config(&counter.server.base_url()), revoked));
     assert!(matches!(outcome, Err(CoreError::Unauthorized { .. })), "{outcome:?}");
     assert_eq!(counter.sync_store(&counter.server.base_url()).unwrap().sent, 1);
@@ -205,7 +189,7 @@ fn a_receipt_of_another_store_is_refused_for_good_and_stays_visible() {
     // receipt that is not its store's.
     let other_store = Uuid::new_v4();
     let other = open_store(&counter.fixture, other_store);
-    let other_token = Arc::new(Token(counter.admin.issue_store_token(other_store).unwrap()));
+    let other_token = Arc::new(FixedToken(counter.admin.issue_store_token(other_store).unwrap()));
     let sync_other = || block_on(other.sync_receipts(&config(&counter.server.base_url()), other_token.clone()));
 
     let report = sync_other().unwrap();

@@ -9,28 +9,17 @@ use common::*;
 use doorstep_core::keys::{SoftwareSigner, hex, sha256};
 use doorstep_core::nav::Fix;
 use doorstep_core::store::MutationBody;
-use doorstep_core::sync::{SyncConfig, TokenError, TokenProvider};
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::*;
 use doorstep_sim::faults::{Fault, FaultProxy};
 use doorstep_sim::server::client::DispatchClient;
-use doorstep_sim::server::wire::{Mutation as WireMutation, MutationBatch, MutationRecord, Outcome};
+use doorstep_sim::server::wire::{Mutation as WireMutation, MutationBatch, MutationRecord, MutationResult, Outcome};
 use doorstep_sim::server::{RunningServer, ServerConfig, spawn};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 const DRIVER: &str = "driver-ana";
-
-struct Token(String);
-
-impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
-    fn refresh_token(&self) -> Result<String, TokenError> {
-        Ok(self.0.clone())
-    }
-}
 
 struct World {
     server: RunningServer,
@@ -59,14 +48,10 @@ impl World {
         config.automatic = false;
         config.backoff_base = Duration::from_millis(20);
         config.request_timeout = Duration::from_secs(5);
-        session.start_sync(config, Arc::new(Token(self.token.clone()))).unwrap();
+        session.start_sync(config, Arc::new(FixedToken(self.token.clone()))).unwrap();
         block_on(session.sync_now()).unwrap();
         session
     }
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    doorstep_core::runtime::shared().block_on(future)
 }
 
 fn job(session: &DriverSession, reference: &str) -> Job {
@@ -216,6 +201,21 @@ fn a_local_photo_gone_before_upload_wedges_the_upload_not_the_others() {
     assert!(wedged.last_error.unwrap().contains("media"));
 }
 
+/// Sends a sealed proof straight to dispatch as mutation `id` of
+/// `client_id`, bypassing the device's outbox; returns dispatch's answer.
+fn post_proof(driver: &DispatchClient, client_id: Uuid, job: Uuid, id: u64, record: &[u8]) -> MutationResult {
+    let mutation = WireMutation {
+        mutation_id: id,
+        idempotency_key: format!("k{id}"),
+        job_id: job,
+        action: "record".into(),
+        failure_reason: None,
+        record: Some(MutationRecord { kind: "proof_of_delivery".into(), body: serde_json::from_slice(record).unwrap() }),
+        occurred_at: chrono::Utc::now(),
+    };
+    driver.post_mutations(&MutationBatch { client_id, mutations: vec![mutation] }).unwrap().results.remove(0)
+}
+
 #[test]
 fn the_server_rejects_a_record_whose_photo_it_does_not_hold_or_that_was_changed() {
     let world = World::new();
@@ -226,18 +226,7 @@ fn the_server_rejects_a_record_whose_photo_it_does_not_hold_or_that_was_changed(
     let sealed = session.finalize_pod(job, None).unwrap();
     let driver = world.driver();
     let client_id = Uuid::new_v4();
-    let send = |id: u64, body: &[u8]| {
-        let mutation = WireMutation {
-            mutation_id: id,
-            idempotency_key: format!("k{id}"),
-            job_id: job,
-            action: "record".into(),
-            failure_reason: None,
-            record: Some(MutationRecord { kind: "proof_of_delivery".into(), body: serde_json::from_slice(body).unwrap() }),
-            occurred_at: chrono::Utc::now(),
-        };
-        driver.post_mutations(&MutationBatch { client_id, mutations: vec![mutation] }).unwrap().results.remove(0)
-    };
+    let send = |id: u64, body: &[u8]| post_proof(&driver, client_id, job, id, body);
     let missing = send(1, &sealed.record);
     assert_eq!(missing.outcome, Outcome::Rejected, "the photo is not there yet");
     let detail = missing.problem.and_then(|p| p.detail).unwrap_or_default();
@@ -263,18 +252,7 @@ fn a_record_sealed_by_a_key_the_driver_never_registered_is_refused_and_an_older_
     let driver = world.driver();
     driver.put_media_chunk(&hex(&sha256(&picture)), 0, picture.len() as u64, &picture).unwrap();
     let client_id = Uuid::new_v4();
-    let send = |id: u64, body: &[u8]| {
-        let mutation = WireMutation {
-            mutation_id: id,
-            idempotency_key: format!("k{id}"),
-            job_id: job,
-            action: "record".into(),
-            failure_reason: None,
-            record: Some(MutationRecord { kind: "proof_of_delivery".into(), body: serde_json::from_slice(body).unwrap() }),
-            occurred_at: chrono::Utc::now(),
-        };
-        driver.post_mutations(&MutationBatch { client_id, mutations: vec![mutation] }).unwrap().results.remove(0)
-    };
+    let send = |id: u64, body: &[u8]| post_proof(&driver, client_id, job, id, body);
     let refused = send(1, &forged.record);
     assert_eq!(refused.outcome, Outcome::Rejected, "a key none of the driver's devices registered");
     let detail = refused.problem.and_then(|p| p.detail).unwrap_or_default();

@@ -80,10 +80,6 @@ impl World {
     }
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    doorstep_core::runtime::shared().block_on(future)
-}
-
 fn job_by_reference(session: &DriverSession, reference: &str) -> uuid::Uuid {
     session.jobs().unwrap().into_iter().find(|j| j.reference == reference).unwrap().id
 }

@@ -3,7 +3,9 @@
 
 mod common;
 
-use doorstep_core::sync::{SyncConfig, TokenProvider};
+use common::{FixedToken, block_on};
+
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::*;
 use doorstep_sim::server::client::DispatchClient;
 use doorstep_sim::server::{ServerConfig, spawn};
@@ -12,24 +14,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Token(String);
-
-impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
-        Ok(self.0.clone())
-    }
-
-    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
-        Ok(self.0.clone())
-    }
-}
-
 fn start_sync(session: &DriverSession, url: &str, token: &str, automatic: bool) {
     let mut config = SyncConfig::new(url);
     config.automatic = automatic;
     config.backoff_base = Duration::from_millis(10);
     config.backoff_max = Duration::from_millis(200);
-    session.start_sync(config, Arc::new(Token(token.to_owned()))).unwrap();
+    session.start_sync(config, Arc::new(FixedToken(token.to_owned()))).unwrap();
 }
 
 /// The child: walks every job through the happy path with background sync
@@ -94,7 +84,7 @@ fn a_process_killed_mid_sync_loses_and_doubles_nothing() {
     // Reopen what the killed process left and finish syncing.
     let session = DriverSession::open(&db).unwrap();
     start_sync(&session, &server.base_url(), &token, false);
-    doorstep_core::runtime::shared().block_on(session.sync_now()).unwrap();
+    block_on(session.sync_now()).unwrap();
     assert_eq!(session.sync_status().unwrap().pending, 0);
 
     let record = admin.client_record(session.client_id().unwrap()).unwrap();

@@ -8,7 +8,9 @@
 
 mod common;
 
-use doorstep_core::sync::{SyncConfig, TokenProvider};
+use common::{FixedToken, block_on};
+
+use doorstep_core::sync::SyncConfig;
 use doorstep_core::*;
 use doorstep_sim::faults::{FaultPlan, FaultProxy};
 use doorstep_sim::server::client::DispatchClient;
@@ -16,18 +18,6 @@ use doorstep_sim::server::{ServerConfig, spawn};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-
-struct Token(String);
-
-impl TokenProvider for Token {
-    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
-        Ok(self.0.clone())
-    }
-
-    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
-        Ok(self.0.clone())
-    }
-}
 
 struct Rng(u64);
 
@@ -93,7 +83,7 @@ fn run_case(seed: u64, admin: &DispatchClient, proxy: &FaultProxy) {
         let mut config = SyncConfig::new(proxy.url());
         config.automatic = false;
         config.request_timeout = std::time::Duration::from_secs(5);
-        session.start_sync(config, Arc::new(Token(token.clone()))).unwrap();
+        session.start_sync(config, Arc::new(FixedToken(token.clone()))).unwrap();
         session
     };
     proxy.set_plan(FaultPlan::Random { seed, rate: 0.3 });
@@ -114,7 +104,7 @@ fn run_case(seed: u64, admin: &DispatchClient, proxy: &FaultProxy) {
                 }
             }
             5..=7 => {
-                let _ = doorstep_core::runtime::shared().block_on(session.sync_now());
+                let _ = block_on(session.sync_now());
             }
             8 => {
                 drop(session);
@@ -133,7 +123,7 @@ fn run_case(seed: u64, admin: &DispatchClient, proxy: &FaultProxy) {
     proxy.pass_everything();
     let mut settled = false;
     for _ in 0..5 {
-        if doorstep_core::runtime::shared().block_on(session.sync_now()).is_ok() && session.sync_status().unwrap().pending == 0 {
+        if block_on(session.sync_now()).is_ok() && session.sync_status().unwrap().pending == 0 {
             settled = true;
             break;
         }

@@ -72,3 +72,21 @@ pub fn wait_until(done: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// A token provider that always answers with the same bearer token.
+pub struct FixedToken(pub String);
+
+impl doorstep_core::sync::TokenProvider for FixedToken {
+    fn access_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
+        Ok(self.0.clone())
+    }
+
+    fn refresh_token(&self) -> Result<String, doorstep_core::sync::TokenError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Runs an async core call to completion on the core's own runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    doorstep_core::runtime::shared().block_on(future)
+}
