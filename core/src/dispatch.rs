@@ -321,7 +321,13 @@ fn validate_pin(field: &str, pin: wire::Pin) -> Result<PinCheck> {
 }
 
 fn text(field: &str, value: String, max_chars: usize) -> Result<String> {
-    let trimmed = value.trim();
+    clean_text(field, &value, max_chars)
+}
+
+/// Text from outside (a document, or what the driver typed): trimmed, not
+/// empty, not too long, no control characters but newlines.
+pub(crate) fn clean_text(field: &str, text: &str, max_chars: usize) -> Result<String> {
+    let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(CoreError::invalid(field, "must not be empty"));
     }

@@ -160,22 +160,6 @@ impl PodDraft {
     }
 }
 
-/// A name or note as the driver typed it: trimmed, not empty, not too long,
-/// no control characters.
-pub fn clean_text(field: &str, text: &str, max_chars: usize) -> Result<String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(CoreError::invalid(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > max_chars {
-        return Err(CoreError::invalid(field, format!("longer than {max_chars} characters")));
-    }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(CoreError::invalid(field, "contains control characters"));
-    }
-    Ok(trimmed.to_owned())
-}
-
 /// Checks a scanned barcode against this job's manifest and the draft's
 /// scans. `other_job` names the job (its reference) that owns the barcode
 /// when it is not this one's.
