@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for AuthenticatedDriver {
 }
 
 /// The token of a `Bearer <token>` credential (the scheme is case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
+pub(super) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

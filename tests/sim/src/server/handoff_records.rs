@@ -9,18 +9,13 @@ use super::wire::MutationRecord;
 use doorstep_core::handoff::HandoffReceipt;
 use uuid::Uuid;
 
-pub fn verify(record: &MutationRecord) -> Result<HandoffReceipt, Problem> {
-    HandoffReceipt::from_record_body(&record.body).map_err(|e| Problem::invalid("record.body", e.to_string()))
-}
-
-/// A receipt is evidence for the jobs it lists and no others.
-pub fn check_job(record: &MutationRecord, job_id: Uuid) -> Result<(), Problem> {
-    if record.kind != doorstep_core::store::RecordKind::HandoffReceipt.as_str() {
-        return Ok(());
-    }
-    let receipt = verify(record)?;
+/// Verifies a receipt sent with a mutation of `job_id`: a receipt is
+/// evidence for the jobs it lists and no others.
+pub fn verify_for_job(record: &MutationRecord, job_id: Uuid) -> Result<HandoffReceipt, Problem> {
+    let receipt =
+        HandoffReceipt::from_record_body(&record.body).map_err(|e| Problem::invalid("record.body", e.to_string()))?;
     if receipt.offer.content.jobs.iter().any(|job| job.job_id == job_id) {
-        Ok(())
+        Ok(receipt)
     } else {
         Err(Problem::invalid("record.body.jobs", format!("the receipt does not list job {job_id}")))
     }

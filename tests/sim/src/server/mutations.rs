@@ -197,10 +197,7 @@ fn process_one(
     // Evidence is kept whatever became of the job since: a door audit or a
     // proof of delivery of a job cancelled meanwhile still happened.
     if let Some(evidence) = &mutation.record {
-        if let Err(problem) = records::verify(tx, driver_id, evidence) {
-            return Ok(rejected(mutation, problem));
-        }
-        if let Err(problem) = super::handoff_records::check_job(evidence, mutation.job_id) {
+        if let Err(problem) = records::verify(tx, driver_id, mutation.job_id, evidence) {
             return Ok(rejected(mutation, problem));
         }
         stored_records::insert(tx, client_id, mutation.mutation_id, mutation.job_id, &evidence.kind, &evidence.body, now)?;

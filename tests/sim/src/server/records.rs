@@ -10,6 +10,7 @@ use super::storage::media as stored_media;
 use super::wire::MutationRecord;
 use doorstep_core::store::RecordKind;
 use rusqlite::Transaction;
+use uuid::Uuid;
 
 /// The largest record body the server keeps (serialized JSON).
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
@@ -30,12 +31,14 @@ pub fn check(record: &MutationRecord) -> Result<RecordKind, (&'static str, Strin
 
 /// The checks a record's evidence must pass before the server keeps it; a
 /// record that fails them is rejected (the mutation is wedged on the device
-/// with the reason).
-pub fn verify(tx: &Transaction<'_>, driver_id: &str, record: &MutationRecord) -> Result<(), Problem> {
-    let kind = check(record).map_err(|(field, detail)| Problem::invalid(format!("record.{field}"), detail))?;
+/// with the reason). Its shape and size were checked with its batch
+/// ([`check`]), so only the kind is read again here.
+pub fn verify(tx: &Transaction<'_>, driver_id: &str, job_id: Uuid, record: &MutationRecord) -> Result<(), Problem> {
+    let kind = RecordKind::parse(&record.kind)
+        .ok_or_else(|| Problem::invalid("record.kind", format!("{:?} is not a record kind", record.kind)))?;
     match kind {
         RecordKind::ProofOfDelivery | RecordKind::FailedDelivery => verify_sealed_pod(tx, driver_id, record),
-        RecordKind::HandoffReceipt => super::handoff_records::verify(record).map(|_| ()),
+        RecordKind::HandoffReceipt => super::handoff_records::verify_for_job(record, job_id).map(|_| ()),
         RecordKind::DoorAudit => super::doors::verify_audit(&record.body),
     }
 }

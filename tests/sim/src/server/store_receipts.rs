@@ -36,9 +36,8 @@ impl FromRequestParts<AppState> for AuthenticatedStore {
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().split_once(' '))
-            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-            .map(|(_, token)| token.trim().to_owned())
+            .and_then(super::auth::bearer_token)
+            .map(str::to_owned)
             .ok_or_else(|| Problem::unauthorized("a store bearer token is required"))?;
         let store_id = state.db.call(move |tx| store_receipts::store_of(tx, &token)).await?;
         store_id
