@@ -13,7 +13,7 @@ use crate::access::link::BleLink;
 use crate::access::protocol::{self, ExchangeStats, Timeouts};
 use crate::access::{Reason, wire};
 use crate::error::{CoreError, Result};
-use crate::keys::device_public_key;
+use crate::keys::{DevicePublicKey, device_public_key};
 use crate::access::audit::AuditRecord;
 use crate::store::{CachedGrant, Record, RecordKind, UnlockRecord};
 use crate::sync::SyncFailure;
@@ -153,11 +153,15 @@ impl DriverSession {
     /// The sync round's door access step: make sure dispatch knows the
     /// device key, then take dispatch's current grants and revocation state.
     /// Without a device key there is nothing to fetch.
-    /// Tells dispatch the device's public key when it changed. Runs before
-    /// anything is pushed: dispatch checks sealed records against the key
-    /// the driver's device registered.
-    pub(super) async fn register_device_key(&self, client: &DispatchClient) -> std::result::Result<(), SyncFailure> {
-        let Ok(signer) = self.device_signer() else { return Ok(()) };
+    /// Tells dispatch the device's public key when it changed, and returns
+    /// it (none without a device signer). Runs before anything is pushed:
+    /// dispatch checks sealed records against the keys the driver's devices
+    /// registered.
+    pub(super) async fn register_device_key(
+        &self,
+        client: &DispatchClient,
+    ) -> std::result::Result<Option<DevicePublicKey>, SyncFailure> {
+        let Ok(signer) = self.device_signer() else { return Ok(None) };
         let device = device_public_key(signer.as_ref()).map_err(SyncFailure::Permanent)?;
         let key_id = device.key_id();
         let registered = self.off_thread(|s| s.store().registered_device_key()).await.map_err(SyncFailure::Permanent)?;
@@ -165,14 +169,18 @@ impl DriverSession {
             client.register_device_key(&device.to_compressed()).await?;
             self.off_thread(move |s| s.store().set_registered_device_key(&key_id)).await.map_err(SyncFailure::Permanent)?;
         }
-        Ok(())
+        Ok(Some(device))
     }
 
-    pub(super) async fn sync_door_access(&self, client: &DispatchClient) -> std::result::Result<(), SyncFailure> {
-        let Ok(signer) = self.device_signer() else { return Ok(()) };
-        let device = device_public_key(signer.as_ref()).map_err(SyncFailure::Permanent)?;
+    /// Pulls the grants for `device`, the key [`Self::register_device_key`]
+    /// returned.
+    pub(super) async fn sync_door_access(
+        &self,
+        client: &DispatchClient,
+        device: &DevicePublicKey,
+    ) -> std::result::Result<(), SyncFailure> {
         let body = client.grants().await?;
-        let set = wire::parse_grants(&body, &device)
+        let set = wire::parse_grants(&body, device)
             .map_err(|e| SyncFailure::Permanent(CoreError::BadResponse { reason: format!("grants: {e}") }))?;
         let now = self.inner.clock.now() + self.server_offset().map_err(SyncFailure::Permanent)?;
         self.off_thread(move |s| {

@@ -189,11 +189,13 @@ impl DriverSession {
         self.set_syncing(engine, true);
         let outcome = async {
             let mut report = SyncReport::default();
-            self.register_device_key(&engine.client).await?;
+            let device_key = self.register_device_key(&engine.client).await?;
             self.push_all(engine, &mut report).await?;
             self.purge_media_after_sync().await;
             self.pull_all(engine, &mut report).await?;
-            self.sync_door_access(&engine.client).await?;
+            if let Some(device_key) = &device_key {
+                self.sync_door_access(&engine.client, device_key).await?;
+            }
             let (pending, wedged) = self.blocking(|s| s.store().outbox_counts()).await.map_err(SyncFailure::Permanent)?;
             report.pending = pending;
             report.wedged = wedged;
