@@ -11,24 +11,14 @@ log="$log_dir/rust.log"
 # shellcheck source=tools/schemathesis-env.sh
 source tests/tools/schemathesis-env.sh || { echo "rust: 0 passed, 1 failed"; exit 1; }
 
-# The handoff QR test decodes the core's PNG with a standard reader, zbarimg
-# (Debian's zbar-tools).
-if ! command -v zbarimg >/dev/null; then
-    { apt-get install -y -q zbar-tools || { apt-get update -q && apt-get install -y -q zbar-tools; }; } >/dev/null 2>&1 \
-        || echo "rust.sh: could not install zbar-tools; the handoff QR reader test will fail" >&2
-fi
-
-# The btleplug door link (feature `ble`) builds against D-Bus: install its
-# headers once, only when missing.
-missing=()
-for package in libdbus-1-dev pkg-config; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if (( ${#missing[@]} > 0 )); then
-    sudo_cmd=""; (( EUID == 0 )) || sudo_cmd="sudo"
-    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${missing[@]}"; } \
-        || { echo "rust: 0 passed, 1 failed"; exit 1; }
-fi
+# Debian packages some tests need, installed only when missing:
+# shellcheck source=tools/debian-packages.sh
+source tests/tools/debian-packages.sh
+# the handoff QR test decodes the core's PNG with a standard reader, zbarimg;
+ensure_debian_packages zbar-tools \
+    || echo "rust.sh: could not install zbar-tools; the handoff QR reader test will fail" >&2
+# the btleplug door link (feature `ble`) builds against D-Bus.
+ensure_debian_packages libdbus-1-dev pkg-config || { echo "rust: 0 passed, 1 failed"; exit 1; }
 
 cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
