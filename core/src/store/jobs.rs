@@ -60,9 +60,10 @@ impl Database {
     /// Applies one transition durably: the new state and its event row are
     /// committed together or not at all.
     pub fn transition(&mut self, job_id: Uuid, transition: Transition, at: DateTime<Utc>) -> Result<TransitionOutcome> {
-        let event = self.write(|tx| driver_transition_in(tx, job_id, transition, at))?;
-        let job = self.job(job_id)?;
-        Ok(TransitionOutcome { job, event })
+        self.write_then_read(
+            |tx| driver_transition_in(tx, job_id, transition, at),
+            |store, event| Ok(TransitionOutcome { job: store.job(job_id)?, event }),
+        )
     }
 
     /// Applies several transitions in one transaction: all of them, or (on
@@ -112,8 +113,12 @@ impl Database {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT sequence, job_id, at_us, kind, from_state, to_state, failure FROM job_events \
-                 WHERE job_id = ?1 ORDER BY sequence",
+                "WITH RECURSIVE chain(sequence) AS ( \
+                     SELECT last_event FROM jobs WHERE id = ?1 \
+                     UNION ALL \
+                     SELECT e.previous FROM job_events e JOIN chain c ON e.sequence = c.sequence WHERE e.previous IS NOT NULL) \
+                 SELECT e.sequence, e.job_id, e.at_us, e.kind, e.from_state, e.to_state, e.failure \
+                 FROM chain c JOIN job_events e ON e.sequence = c.sequence ORDER BY e.sequence",
             )
             .map_err(|e| self.classify(e))?;
         let rows = stmt.query_map([job_id.to_string()], RawEvent::from_row).map_err(|e| self.classify(e))?;
@@ -447,7 +452,8 @@ pub(super) fn append_event(
     failure: Option<FailureReason>,
 ) -> Result<JobEvent, TxError> {
     tx.prepare_cached(
-        "INSERT INTO job_events (job_id, at_us, kind, from_state, to_state, failure) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO job_events (job_id, at_us, kind, from_state, to_state, failure, previous) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_event FROM jobs WHERE id = ?1))",
     )?
     .execute(params![
         job_id.to_string(),

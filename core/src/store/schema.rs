@@ -293,6 +293,43 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE handoff_receipts ADD COLUMN send_error TEXT;
     ALTER TABLE handoff_receipts ADD COLUMN send_refused INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 10: a job's history is a chain: each event names the same job's
+    // previous event and the job row names its latest. Reading one job's
+    // history then needs no index keyed by job id, whose random keys cost
+    // every driver action one more page written (and checkpointed). A
+    // trigger keeps the chain: an event must name the job's latest event,
+    // and becomes the latest.
+    r#"
+    ALTER TABLE jobs ADD COLUMN last_event INTEGER;
+    UPDATE jobs SET last_event = (SELECT max(sequence) FROM job_events WHERE job_id = jobs.id);
+
+    CREATE TABLE job_events_v10 (
+        sequence   INTEGER PRIMARY KEY,
+        job_id     TEXT NOT NULL REFERENCES jobs(id),
+        at_us      INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        failure    TEXT,
+        previous   INTEGER
+    ) STRICT;
+    INSERT INTO job_events_v10
+        SELECT sequence, job_id, at_us, kind, from_state, to_state, failure,
+               lag(sequence) OVER (PARTITION BY job_id ORDER BY sequence)
+        FROM job_events;
+    DROP TABLE job_events;
+    ALTER TABLE job_events_v10 RENAME TO job_events;
+    CREATE TRIGGER job_events_are_never_changed BEFORE UPDATE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    CREATE TRIGGER job_events_are_never_deleted BEFORE DELETE ON job_events
+    BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+    CREATE TRIGGER job_events_form_a_chain_per_job AFTER INSERT ON job_events
+    BEGIN
+        SELECT RAISE(ABORT, 'job_events: an event must follow its job''s latest event')
+        WHERE NEW.previous IS NOT (SELECT last_event FROM jobs WHERE id = NEW.job_id);
+        UPDATE jobs SET last_event = NEW.sequence WHERE id = NEW.job_id;
+    END;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -372,5 +409,49 @@ mod tests {
         .unwrap();
         let floor: i64 = conn.query_row("SELECT next_mutation_id FROM device", [], |row| row.get(0)).unwrap();
         assert_eq!(floor, 9, "a mutation leaving the outbox raises the floor");
+    }
+
+    #[test]
+    fn the_step_to_chained_history_links_every_jobs_events_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        at_version(&conn, 9);
+        conn.execute_batch(
+            "INSERT INTO stores VALUES ('s', 'S', 'a', 0, 0, 'UTC', '[]');
+             INSERT INTO jobs (id, reference, state, version, updated_at_us, store_id, pickup_start_us, pickup_end_us,
+                               dropoff_address, dropoff_start_us, dropoff_end_us, package_count)
+                 VALUES ('a', 'A', 'accepted', 1, 0, 's', 0, 0, 'x', 0, 0, 1),
+                        ('b', 'B', 'accepted', 2, 0, 's', 0, 0, 'x', 0, 0, 1),
+                        ('c', 'C', 'assigned', 0, 0, 's', 0, 0, 'x', 0, 0, 1);
+             INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES
+                 ('a', 1, 'imported', 'assigned'), ('b', 2, 'imported', 'assigned'),
+                 ('b', 3, 'transitioned', 'accepted'), ('a', 4, 'transitioned', 'accepted'),
+                 ('b', 5, 'updated', 'accepted');",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let rows: Vec<(i64, String, Option<i64>)> = conn
+            .prepare("SELECT sequence, job_id, previous FROM job_events ORDER BY sequence")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [(1, "a", None), (2, "b", None), (3, "b", Some(2)), (4, "a", Some(1)), (5, "b", Some(3))];
+        assert_eq!(rows, expected.map(|(seq, job, previous)| (seq, job.to_owned(), previous)));
+        let latest: Vec<(String, Option<i64>)> = conn
+            .prepare("SELECT id, last_event FROM jobs ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(latest, [("a".to_owned(), Some(4)), ("b".to_owned(), Some(5)), ("c".to_owned(), None)]);
+        conn.execute("INSERT INTO job_events (job_id, at_us, kind, to_state, previous) VALUES ('c', 6, 'imported', 'assigned', NULL)", [])
+            .unwrap();
+        let c_latest: i64 = conn.query_row("SELECT last_event FROM jobs WHERE id = 'c'", [], |row| row.get(0)).unwrap();
+        assert_eq!(c_latest, 6, "a new event becomes its job's latest");
+        assert!(conn.execute("DELETE FROM job_events", []).is_err(), "still append-only");
     }
 }

@@ -69,6 +69,32 @@ fn history_rows_can_never_be_changed_or_deleted() {
 }
 
 #[test]
+fn a_history_row_must_follow_its_jobs_latest_event() {
+    let fx = Fixture::new();
+    let session = fx.open_with_sample();
+    let job_id = session.jobs().unwrap()[0].id;
+    session.apply(job_id, Transition::Accept).unwrap();
+    drop(session);
+    let conn = rusqlite::Connection::open(fx.db()).unwrap();
+    let id = job_id.to_string();
+    let (first, latest): (i64, i64) = conn
+        .query_row("SELECT min(sequence), max(sequence) FROM job_events WHERE job_id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let insert = |previous: Option<i64>| {
+        conn.execute(
+            "INSERT INTO job_events (job_id, at_us, kind, to_state, previous) VALUES (?1, 0, 'transitioned', 'accepted', ?2)",
+            rusqlite::params![id, previous],
+        )
+    };
+    for wrong in [None, Some(first), Some(latest + 1000)] {
+        assert!(insert(wrong).unwrap_err().to_string().contains("latest event"), "previous {wrong:?} refused");
+    }
+    insert(Some(latest)).unwrap();
+    drop(conn);
+    assert_eq!(fx.open().history(job_id).unwrap().len(), 3, "the history reads through the new row");
+}
+
+#[test]
 fn the_database_uses_wal_and_full_sync() {
     let fx = Fixture::new();
     let _session = fx.open();

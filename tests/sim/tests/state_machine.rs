@@ -46,6 +46,9 @@ proptest! {
         let mut session = fx.open_with_sample();
         let ids: Vec<_> = session.jobs().unwrap().iter().map(|j| j.id).collect();
         let mut model: Vec<(JobState, Option<FailureReason>, u64)> = vec![(JobState::Assigned, None, 0); ids.len()];
+        // Each job's history, as the states it moved to; actions on the
+        // jobs interleave, and each history must hold only its own.
+        let mut histories: Vec<Vec<JobState>> = vec![vec![JobState::Assigned]; ids.len()];
         for step in steps {
             match step {
                 Step::Reopen => {
@@ -64,6 +67,7 @@ proptest! {
                         (Ok(step), Ok(stored)) => {
                             prop_assert_eq!((stored.state, stored.failure, stored.version), (step.state, step.failure, version + 1));
                             model[job] = (step.state, step.failure, version + 1);
+                            histories[job].push(step.state);
                         }
                         (Err(expected), Err(got)) => prop_assert_eq!(expected, got),
                         (expected, got) => prop_assert!(false, "model {expected:?} but store {got:?}"),
@@ -71,11 +75,15 @@ proptest! {
                 }
             }
         }
-        for (id, (state, failure, version)) in ids.iter().zip(&model) {
+        for ((id, (state, failure, version)), expected_history) in ids.iter().zip(&model).zip(&histories) {
             let job = session.job(*id).unwrap();
             prop_assert_eq!((job.state, job.failure, job.version), (*state, *failure, *version));
             let history = session.history(*id).unwrap();
             prop_assert_eq!(history.len() as u64, version + 1);
+            prop_assert!(history.iter().all(|event| event.job_id == *id));
+            prop_assert!(history.windows(2).all(|pair| pair[0].sequence < pair[1].sequence));
+            let moved_to: Vec<JobState> = history.iter().map(|event| event.to_state).collect();
+            prop_assert_eq!(&moved_to, expected_history);
         }
     }
 }
