@@ -100,11 +100,27 @@ impl Database {
         let sql = format!("SELECT {SUMMARY_COLUMNS} FROM jobs");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.classify(e))?;
         let rows = stmt.query_map([], RawSummary::from_row).map_err(|e| self.classify(e))?;
-        let mut summaries = rows
-            .map(|row| row.map_err(|e| self.classify(e)).and_then(|raw| raw.into_summary(self, &store_names)))
-            .collect::<Result<Vec<_>>>()?;
-        summaries.sort_by(|a, b| (a.dropoff_window.start, &a.reference).cmp(&(b.dropoff_window.start, &b.reference)));
-        Ok(summaries)
+        let mut summaries = Vec::with_capacity(self.job_count_hint()?);
+        for row in rows {
+            summaries.push(row.map_err(|e| self.classify(e)).and_then(|raw| raw.into_summary(self, &store_names))?);
+        }
+        // Sorting positions rather than the summaries themselves moves each
+        // summary once instead of once per merge pass.
+        let mut order: Vec<u32> = (0..summaries.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&summaries[a as usize], &summaries[b as usize]);
+            (a.dropoff_window.start, &a.reference).cmp(&(b.dropoff_window.start, &b.reference))
+        });
+        let mut slots: Vec<Option<JobSummary>> = summaries.into_iter().map(Some).collect();
+        Ok(order.into_iter().filter_map(|at| slots[at as usize].take()).collect())
+    }
+
+    /// About how many jobs the store holds (the highest row id), read
+    /// without a scan; the job list's vector is sized by it up front.
+    fn job_count_hint(&self) -> Result<usize> {
+        let highest: Option<i64> =
+            self.conn.prepare_cached("SELECT max(rowid) FROM jobs").and_then(|mut stmt| stmt.query_row([], |row| row.get(0))).map_err(|e| self.classify(e))?;
+        Ok(highest.unwrap_or(0).clamp(0, 1 << 20) as usize)
     }
 
     /// The job's history, oldest first.
