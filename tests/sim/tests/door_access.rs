@@ -134,6 +134,63 @@ fn grants_arrive_by_sync_and_doors_open_offline_with_a_wrong_phone_clock() {
     assert_eq!(carried, lock.audit_log()[0].encode().to_vec());
 }
 
+/// Two door ids of one building whose 32-bit tags collide, found by a
+/// birthday search (about 80,000 ids on average; the same pair every run).
+fn colliding_doors(building: &str) -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for n in 0u32.. {
+        let door = format!("door-{n}");
+        if let Some(first) = seen.insert(door_tag(building, &door), door.clone()) {
+            return (first, door);
+        }
+    }
+    unreachable!("a 32-bit tag collides long before 2^32 ids")
+}
+
+#[test]
+fn no_grant_names_a_door_whose_tag_another_door_already_holds() {
+    const TAGGED: &str = "bldg-tag-collision";
+    let (first_door, second_door) = colliding_doors(TAGGED);
+    assert_ne!(first_door, second_door);
+    let server = spawn(ServerConfig::ephemeral()).unwrap();
+    let admin = DispatchClient::new(server.base_url());
+    let token = admin.issue_token(DRIVER).unwrap();
+    let world = World { server, admin, token, now: real_now() };
+    let sample: serde_json::Value = serde_json::from_str(MALL_PICKUP_RUN).unwrap();
+    let job_with_door = |index: usize, door: &str| {
+        let mut job = sample["jobs"][index].clone();
+        let window = |from: Duration, to: Duration| serde_json::json!({ "start": world.now + from, "end": world.now + to });
+        job["pickup"]["window"] = window(Duration::hours(-2), Duration::hours(-1));
+        job["dropoff"]["window"] = window(Duration::minutes(-30), Duration::minutes(90));
+        job["dropoff"]["building_id"] = TAGGED.into();
+        job["dropoff"]["door_ids"] = serde_json::json!([door]);
+        let mut document = sample.clone();
+        document["jobs"] = serde_json::json!([job]);
+        document
+    };
+    let fx = Fixture::new();
+    fx.clock.set(world.now);
+    let session = world.session(&fx, Arc::new(SoftwareSigner::generate().unwrap()));
+    let granted = |job: uuid::Uuid| -> Vec<Vec<u32>> {
+        session.door_grants().unwrap().into_iter().filter(|g| g.job_id == job).map(|g| g.door_ids).collect()
+    };
+    let tag = door_tag(TAGGED, &first_door);
+
+    let first = world.admin.assign_jobs(DRIVER, job_with_door(0, &first_door)).unwrap()[0];
+    block_on(session.sync_now()).unwrap();
+    assert_eq!(granted(first), [vec![tag]], "the first door to use the tag keeps it");
+
+    let colliding = world.admin.assign_jobs(DRIVER, job_with_door(2, &second_door)).unwrap()[0];
+    block_on(session.sync_now()).unwrap();
+    assert!(session.jobs().unwrap().iter().any(|j| j.id == colliding), "the job itself arrives");
+    assert!(granted(colliding).is_empty(), "a grant naming {second_door} would open {first_door} too");
+    assert_eq!(granted(first), [vec![tag]], "the holder's grant stays");
+
+    let same_door = world.admin.assign_jobs(DRIVER, job_with_door(1, &first_door)).unwrap()[0];
+    block_on(session.sync_now()).unwrap();
+    assert_eq!(granted(same_door), [vec![tag]], "another job at the holding door is granted");
+}
+
 #[test]
 fn a_phone_clock_ten_minutes_off_either_way_still_unlocks() {
     for skew in [Duration::minutes(10), Duration::minutes(-10)] {

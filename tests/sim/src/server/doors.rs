@@ -11,8 +11,8 @@
 use super::AppState;
 use super::problem::Problem;
 use super::storage::doors;
-use super::wire::{DeviceKey, DoorIssuer, GrantItem, Grants, RegisteredKey, Revocation};
-use chrono::{Duration, Utc};
+use super::wire::{self, DeviceKey, DoorIssuer, GrantItem, Grants, RegisteredKey, Revocation};
+use chrono::{DateTime, Duration, Utc};
 use doorstep_core::access::grant::{GrantIssuer, GrantTerms, MAX_VALIDITY_MINUTES, door_tag};
 use doorstep_core::keys::{DevicePublicKey, from_hex, hex, sha256};
 use doorstep_core::{JobState, access::unix_seconds};
@@ -45,7 +45,25 @@ pub async fn grants(state: &AppState, driver_id: String) -> Result<Grants, Probl
         .call(move |tx| {
             let issuer = doors::issuer(tx, secret, now)?;
             let key = doors::device_key(tx, &driver_id)?;
-            let jobs = doors::active_jobs(tx, &driver_id)?;
+            let mut jobs = Vec::new();
+            if key.is_none() {
+                return Ok((issuer, key, jobs));
+            }
+            for (job, state_name) in doors::active_jobs(tx, &driver_id)? {
+                let doors = grantable_doors(&job, &state_name, now);
+                let own = doors::claim_door_tags(tx, &doors)?;
+                let mut tags = Vec::new();
+                for (door, own) in doors.iter().zip(own) {
+                    if own {
+                        tags.push(door.tag);
+                    } else {
+                        tracing::warn!(building = %door.building, door = %door.door, tag = door.tag, "door tag held by another door; no grant names it");
+                    }
+                }
+                if !tags.is_empty() {
+                    jobs.push((job, tags));
+                }
+            }
             Ok((issuer, key, jobs))
         })
         .await?;
@@ -55,18 +73,8 @@ pub async fn grants(state: &AppState, driver_id: String) -> Result<Grants, Probl
     let Some(key) = key else { return Ok(Grants { grants: Vec::new(), revocation }) };
     let device = DevicePublicKey::parse(&key).map_err(|_| Problem::internal())?;
     let mut grants = Vec::new();
-    for (job, state_name) in jobs {
-        let finished = JobState::parse(&state_name).is_none_or(|s| s.is_terminal());
-        let Some(building) = job.dropoff.building_id.as_deref() else { continue };
-        if finished || job.dropoff.door_ids.is_empty() {
-            continue;
-        }
-        let not_before = job.dropoff.window.start - MARGIN;
-        let not_after = (job.dropoff.window.end + MARGIN).min(not_before + Duration::minutes(i64::from(MAX_VALIDITY_MINUTES)));
-        if not_after <= now {
-            continue;
-        }
-        let door_ids: Vec<u32> = job.dropoff.door_ids.iter().take(8).map(|door| door_tag(building, door)).collect();
+    for (job, door_ids) in jobs {
+        let (not_before, not_after) = validity(&job);
         let minutes = ((not_after - not_before).num_minutes()).clamp(1, i64::from(MAX_VALIDITY_MINUTES)) as u16;
         let not_before_s = unix_seconds(not_before);
         let derivation = [
@@ -99,6 +107,29 @@ pub async fn grants(state: &AppState, driver_id: String) -> Result<Grants, Probl
         });
     }
     Ok(Grants { grants, revocation })
+}
+
+/// When a grant for the job's drop-off is valid.
+fn validity(job: &wire::Job) -> (DateTime<Utc>, DateTime<Utc>) {
+    let not_before = job.dropoff.window.start - MARGIN;
+    let not_after = (job.dropoff.window.end + MARGIN).min(not_before + Duration::minutes(i64::from(MAX_VALIDITY_MINUTES)));
+    (not_before, not_after)
+}
+
+/// The doors a grant for the job would name (at most 8): none once the job
+/// is finished, its drop-off has no doors, or the grant would have expired.
+fn grantable_doors(job: &wire::Job, state_name: &str, now: DateTime<Utc>) -> Vec<doors::TaggedDoor> {
+    let finished = JobState::parse(state_name).is_none_or(|s| s.is_terminal());
+    let Some(building) = job.dropoff.building_id.as_deref() else { return Vec::new() };
+    if finished || validity(job).1 <= now {
+        return Vec::new();
+    }
+    job.dropoff
+        .door_ids
+        .iter()
+        .take(8)
+        .map(|door| doors::TaggedDoor { tag: door_tag(building, door), building: building.to_owned(), door: door.clone() })
+        .collect()
 }
 
 pub async fn issuer(state: &AppState) -> Result<DoorIssuer, Problem> {

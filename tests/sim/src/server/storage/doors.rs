@@ -27,7 +27,23 @@ CREATE TABLE IF NOT EXISTS device_key_history (
     registered_at  TEXT NOT NULL,
     PRIMARY KEY (driver_id, public_key)
 );
+-- Every door a grant was issued for, by its 32-bit tag: the first door to
+-- use a tag keeps it. A grant naming a tag opens every door with that tag,
+-- so no grant names a door whose tag another door already holds.
+CREATE TABLE IF NOT EXISTS door_tags (
+    tag       INTEGER PRIMARY KEY,
+    building  TEXT NOT NULL,
+    door      TEXT NOT NULL
+);
 "#;
+
+/// A door as grants and locks name it: its tag, and the ids it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedDoor {
+    pub tag: u32,
+    pub building: String,
+    pub door: String,
+}
 
 /// The issuer's state: secret key, current epoch and when it last moved.
 pub struct Issuer {
@@ -102,6 +118,22 @@ pub fn active_jobs(tx: &Transaction<'_>, driver_id: &str) -> Result<Vec<(wire::J
         .map(|(body, state)| {
             let job = serde_json::from_str(&body).map_err(|err| StorageError::Corrupt(format!("jobs.body: {err}")))?;
             Ok((job, state))
+        })
+        .collect()
+}
+
+/// Registers each door under its tag, unless another door holds the tag.
+/// Returns, per door, whether the tag is that door's alone.
+pub fn claim_door_tags(tx: &Transaction<'_>, doors: &[TaggedDoor]) -> Result<Vec<bool>, StorageError> {
+    tx.execute_batch(SCHEMA)?;
+    let mut claim = tx.prepare_cached("INSERT OR IGNORE INTO door_tags (tag, building, door) VALUES (?1, ?2, ?3)")?;
+    let mut holder = tx.prepare_cached("SELECT building, door FROM door_tags WHERE tag = ?1")?;
+    doors
+        .iter()
+        .map(|door| {
+            claim.execute(params![door.tag, door.building, door.door])?;
+            let (building, id): (String, String) = holder.query_row([door.tag], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(building == door.building && id == door.door)
         })
         .collect()
 }
