@@ -5,7 +5,7 @@
 use crate::keys::{DeviceSigner, ForeignSigner};
 use crate::session::{DriverSession, ForeignTokens, TokenProvider};
 use crate::types::{DeliveryJob, Timestamp};
-use crate::{DoorstepError, guard};
+use crate::{DoorstepError, guard, off_caller_thread};
 use doorstep_core::handoff::{self, QrSymbol};
 use doorstep_core::sync::SyncConfig;
 use doorstep_core::{Package, SystemClock, TimeWindow};
@@ -191,14 +191,27 @@ impl StoreSession {
         guard(|| self.0.set_partial_reason(handoff_id, job_id, reason.as_deref()))
     }
 
-    /// The signed offer's text, for the QR code the driver scans.
-    pub fn offer_code(&self, handoff_id: Uuid) -> Result<String, DoorstepError> {
+    /// The signed offer's text, for the QR code the driver scans (the staff
+    /// key signs on the core's worker threads).
+    pub async fn offer_code(&self, handoff_id: Uuid) -> Result<String, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.offer_code(handoff_id)).await
+    }
+
+    /// The blocking form of `offer_code`, for callers already off the main thread.
+    pub fn offer_code_blocking(&self, handoff_id: Uuid) -> Result<String, DoorstepError> {
         guard(|| self.0.offer_code(handoff_id))
     }
 
     /// Scans the driver's acceptance; returns the receipt's hash (hex),
     /// the same the driver's device shows.
-    pub fn complete_handoff(&self, acceptance_code: String) -> Result<String, DoorstepError> {
+    pub async fn complete_handoff(&self, acceptance_code: String) -> Result<String, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || Ok(doorstep_core::keys::hex(&session.complete_handoff(&acceptance_code)?.hash()?))).await
+    }
+
+    /// The blocking form of `complete_handoff`, for callers already off the main thread.
+    pub fn complete_handoff_blocking(&self, acceptance_code: String) -> Result<String, DoorstepError> {
         guard(|| Ok(doorstep_core::keys::hex(&self.0.complete_handoff(&acceptance_code)?.hash()?)))
     }
 
@@ -247,7 +260,13 @@ impl DriverSession {
 
     /// Accepts a scanned handoff offer and returns the acceptance to show
     /// back; the jobs move (picked up, or returned) with their mutations.
-    pub fn accept_handoff_offer(&self, offer_code: String) -> Result<AcceptedHandoff, DoorstepError> {
+    pub async fn accept_handoff_offer(&self, offer_code: String) -> Result<AcceptedHandoff, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.accept_handoff_offer(&offer_code)).await
+    }
+
+    /// The blocking form of `accept_handoff_offer`, for callers already off the main thread.
+    pub fn accept_handoff_offer_blocking(&self, offer_code: String) -> Result<AcceptedHandoff, DoorstepError> {
         guard(|| self.0.accept_handoff_offer(&offer_code))
     }
 

@@ -3,8 +3,9 @@
 //! Owns only what crossing the FFI needs: the mirror declarations of core
 //! types (`#[uniffi::remote]`, so values pass without copying code), the one
 //! error enum shells catch, and objects wrapping the core's handles. No
-//! domain rule may live here. Every exported call runs inside [`guard`], so
-//! a panic in the core reaches the shell as `DoorstepError::Internal`.
+//! domain rule may live here. Every exported call runs inside [`guard`] (or,
+//! for async calls, [`off_caller_thread`]), so a panic in the core reaches
+//! the shell as `DoorstepError::Internal`.
 
 mod access;
 mod error;
@@ -61,4 +62,13 @@ mod tests {
         let result: Result<(), _> = guard(|| Err(doorstep_core::CoreError::invalid("jobs[2].id", "appears twice")));
         assert_eq!(result, Err(DoorstepError::InvalidInput { field: "jobs[2].id".into(), reason: "appears twice".into() }));
     }
+}
+
+/// Runs the blocking work of an async call (signing, file copies, durable
+/// commits) on the core's worker threads, so a shell awaiting it from its
+/// main thread never blocks there. A panic becomes `Internal`.
+pub(crate) async fn off_caller_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, doorstep_core::CoreError> + Send + 'static,
+) -> Result<T, DoorstepError> {
+    Ok(doorstep_core::runtime::run_blocking(work).await?)
 }

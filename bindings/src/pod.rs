@@ -4,7 +4,7 @@
 
 use crate::session::DriverSession;
 use crate::types::{DeliveryJob, Timestamp};
-use crate::{DoorstepError, guard};
+use crate::{DoorstepError, guard, off_caller_thread};
 use doorstep_core::nav::{CompletionCheck, Fix};
 use doorstep_core::pod::{
     AgeCheck, FailureNextStep, LocationFix, MediaRef, PinProgress, PodDraft, Scan, SignatureCapture, SignatureRendering, Stroke,
@@ -146,13 +146,26 @@ impl DriverSession {
         guard(|| Ok(self.0.pod_unmet(job_id)?.iter().map(|r| r.code().to_owned()).collect()))
     }
 
-    /// Copies the photo at `path` into the core's media store.
-    pub fn add_photo_file(&self, job_id: Uuid, path: String) -> Result<PodDraft, DoorstepError> {
+    /// Copies the photo at `path` into the core's media store (hashing and
+    /// syncing megabytes: off the caller's thread).
+    pub async fn add_photo_file(&self, job_id: Uuid, path: String) -> Result<PodDraft, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.add_photo_file(job_id, std::path::Path::new(&path))).await
+    }
+
+    /// The blocking form of `add_photo_file`, for callers already off the main thread.
+    pub fn add_photo_file_blocking(&self, job_id: Uuid, path: String) -> Result<PodDraft, DoorstepError> {
         guard(|| self.0.add_photo_file(job_id, std::path::Path::new(&path)))
     }
 
     /// Stores the camera's JPEG, PNG or HEIC bytes as a photo.
-    pub fn add_photo_bytes(&self, job_id: Uuid, bytes: Vec<u8>) -> Result<PodDraft, DoorstepError> {
+    pub async fn add_photo_bytes(&self, job_id: Uuid, bytes: Vec<u8>) -> Result<PodDraft, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.add_photo_bytes(job_id, &bytes)).await
+    }
+
+    /// The blocking form of `add_photo_bytes`, for callers already off the main thread.
+    pub fn add_photo_bytes_blocking(&self, job_id: Uuid, bytes: Vec<u8>) -> Result<PodDraft, DoorstepError> {
         guard(|| self.0.add_photo_bytes(job_id, &bytes))
     }
 
@@ -206,13 +219,32 @@ impl DriverSession {
     }
 
     /// Seals and commits the delivery; throws `RequirementsNotMet { missing }`
-    /// or `TooFarFromDropoff` (retry with an override reason).
-    pub fn finalize_pod(&self, job_id: Uuid, override_reason: Option<String>) -> Result<SealedProof, DoorstepError> {
+    /// or `TooFarFromDropoff` (retry with an override reason). The device
+    /// key signs on the core's worker threads, never the caller's.
+    pub async fn finalize_pod(&self, job_id: Uuid, override_reason: Option<String>) -> Result<SealedProof, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.finalize_pod(job_id, override_reason.as_deref()).map(SealedProof::from)).await
+    }
+
+    /// The blocking form of `finalize_pod`, for callers already off the main thread.
+    pub fn finalize_pod_blocking(&self, job_id: Uuid, override_reason: Option<String>) -> Result<SealedProof, DoorstepError> {
         guard(|| self.0.finalize_pod(job_id, override_reason.as_deref()).map(SealedProof::from))
     }
 
     /// Seals a failed attempt with its evidence and the next step.
-    pub fn fail_delivery(
+    pub async fn fail_delivery(
+        &self,
+        job_id: Uuid,
+        reason: FailureReason,
+        next_step: FailureNextStep,
+        override_reason: Option<String>,
+    ) -> Result<SealedProof, DoorstepError> {
+        let session = self.0.clone();
+        off_caller_thread(move || session.fail_delivery(job_id, reason, next_step, override_reason.as_deref()).map(SealedProof::from)).await
+    }
+
+    /// The blocking form of `fail_delivery`, for callers already off the main thread.
+    pub fn fail_delivery_blocking(
         &self,
         job_id: Uuid,
         reason: FailureReason,

@@ -50,8 +50,8 @@ final class HandoffSyncTests: DoorstepTestCase {
         let id = try staff.startHandoff(direction: .pickup, checkInCode: try driver.handoffCheckInCode(), jobIds: [hpm2401]).handoffId
         _ = try staff.scan(handoffId: id, barcode: "DS100000")
         _ = try staff.scan(handoffId: id, barcode: "DS100001")
-        let accepted = try driver.acceptHandoffOffer(offerCode: try staff.offerCode(handoffId: id))
-        let receiptHash = try staff.completeHandoff(acceptanceCode: accepted.acceptanceCode)
+        let accepted = try await driver.acceptHandoffOffer(offerCode: try await staff.offerCode(handoffId: id))
+        let receiptHash = try await staff.completeHandoff(acceptanceCode: accepted.acceptanceCode)
         let tokens = try await StoreTokens(storeId: store)
 
         guard case .Network? = await doorstepError({ try await staff.syncReceipts(config: self.config("http://127.0.0.1:1"), tokens: tokens) }) else {

@@ -49,23 +49,24 @@ final class HandoffTests: DoorstepTestCase {
         _ = try staff.scan(handoffId: id, barcode: "DS100001")
         _ = try staff.recordDiscrepancy(handoffId: id, kind: .damaged, barcode: "DS100001", note: "corner crushed")
 
-        let offer = try staff.offerCode(handoffId: id)
+        let offer = try await staff.offerCode(handoffId: id)
         XCTAssertTrue(try handoffCodeSvg(code: offer, modulePx: 4).contains("<svg"))
         XCTAssertEqual(Array(try handoffCodePng(code: offer, modulePx: 4).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
 
         var tampered = Array(offer)
         tampered[40] = tampered[40] == "A" ? "B" : "A"
-        XCTAssertNotNil(doorstepErrorSync { try driver.acceptHandoffOffer(offerCode: String(tampered)) })
+        let refusedTampered = await doorstepError { try await driver.acceptHandoffOffer(offerCode: String(tampered)) }
+        XCTAssertNotNil(refusedTampered)
         XCTAssertEqual(try driver.job(jobId: hpm2401).state, .atPickup, "a refused code changes nothing")
 
-        let accepted = try driver.acceptHandoffOffer(offerCode: offer)
+        let accepted = try await driver.acceptHandoffOffer(offerCode: offer)
         XCTAssertEqual(accepted.jobs.map(\.state), [.pickedUp])
         XCTAssertEqual(try driver.job(jobId: hpm2401).state, .pickedUp)
-        guard case .HandoffReplayed? = doorstepErrorSync({ try driver.acceptHandoffOffer(offerCode: offer) }) else {
+        guard case .HandoffReplayed? = await doorstepError({ try await driver.acceptHandoffOffer(offerCode: offer) }) else {
             return XCTFail("an offer is good once")
         }
 
-        let receiptHash = try staff.completeHandoff(acceptanceCode: accepted.acceptanceCode)
+        let receiptHash = try await staff.completeHandoff(acceptanceCode: accepted.acceptanceCode)
         XCTAssertEqual(receiptHash, accepted.receiptHash)
         let custody = try driver.handoffCustody(jobId: hpm2401)
         XCTAssertEqual(custody.map(\.confirmed), [["DS100000", "DS100001"]])
@@ -80,20 +81,20 @@ final class HandoffTests: DoorstepTestCase {
         let staff = try storeDevice()
         let id = try staff.startHandoff(direction: .pickup, checkInCode: try driver.handoffCheckInCode(), jobIds: [hpm2401]).handoffId
         _ = try staff.scan(handoffId: id, barcode: "DS100000")
-        guard case let .RequirementsNotMet(missing)? = doorstepErrorSync({ try staff.offerCode(handoffId: id) }) else {
+        guard case let .RequirementsNotMet(missing)? = doorstepErrorSync({ try staff.offerCodeBlocking(handoffId: id) }) else {
             return XCTFail("a partial handoff needs a reason")
         }
         XCTAssertTrue(missing.first?.contains("HPM-2401") ?? false, "\(missing)")
         _ = try staff.setPartialReason(handoffId: id, jobId: hpm2401, reason: "second box not packed yet")
-        let offer = try staff.offerCode(handoffId: id)
+        let offer = try staff.offerCodeBlocking(handoffId: id)
 
         let other = try await driverAtCounter("other.db")
-        guard case .HandoffWrongDevice? = doorstepErrorSync({ try other.acceptHandoffOffer(offerCode: offer) }) else {
+        guard case .HandoffWrongDevice? = doorstepErrorSync({ try other.acceptHandoffOfferBlocking(offerCode: offer) }) else {
             return XCTFail("an offer names one driver's device")
         }
 
-        let accepted = try driver.acceptHandoffOffer(offerCode: offer)
-        _ = try staff.completeHandoff(acceptanceCode: accepted.acceptanceCode)
+        let accepted = try driver.acceptHandoffOfferBlocking(offerCode: offer)
+        _ = try staff.completeHandoffBlocking(acceptanceCode: accepted.acceptanceCode)
         let custody = try driver.handoffCustody(jobId: hpm2401)
         XCTAssertEqual(custody.first?.partialReason, "second box not packed yet")
         XCTAssertEqual(custody.first?.discrepancies.filter { $0.kind == .missing }.map(\.barcode), ["DS100001"])

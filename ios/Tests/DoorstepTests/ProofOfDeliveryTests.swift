@@ -30,7 +30,7 @@ final class ProofOfDeliveryTests: DoorstepTestCase {
         _ = try session.startPod(jobId: job.id)
 
         _ = try session.setMethod(jobId: job.id, method: .handedToRecipient)
-        _ = try session.addPhotoBytes(jobId: job.id, bytes: photo)
+        _ = try await session.addPhotoBytes(jobId: job.id, bytes: photo)
         let rendering = try session.addSignature(jobId: job.id, width: 240, height: 90, strokes: [
             Stroke(points: [StrokePoint(x: 12, y: 70), StrokePoint(x: 90, y: 20), StrokePoint(x: 180, y: 75)]),
             Stroke(points: [StrokePoint(x: 200, y: 40)]),
@@ -51,7 +51,7 @@ final class ProofOfDeliveryTests: DoorstepTestCase {
         let draft = try session.attachFix(jobId: job.id, fix: fix(at: job.dropoff.location), monotonicMs: 5_000)
         XCTAssertEqual(try session.podUnmet(jobId: job.id), [])
 
-        let sealed = try session.finalizePod(jobId: job.id, overrideReason: nil)
+        let sealed = try await session.finalizePod(jobId: job.id, overrideReason: nil)
         XCTAssertEqual(sealed.job.state, .delivered)
         XCTAssertEqual(sealed.uploads, 2)
         let photoSha = try XCTUnwrap(draft.photos.first).sha256
@@ -83,7 +83,7 @@ final class ProofOfDeliveryTests: DoorstepTestCase {
         _ = try session.startPod(jobId: job.id)
         _ = try session.setMethod(jobId: job.id, method: .leftAtDoor)
         _ = try session.scanPackage(jobId: job.id, barcode: "DS100000")
-        guard case let .RequirementsNotMet(missing)? = doorstepErrorSync({ try session.finalizePod(jobId: job.id, overrideReason: "no GPS") }) else {
+        guard case let .RequirementsNotMet(missing)? = doorstepErrorSync({ try session.finalizePodBlocking(jobId: job.id, overrideReason: "no GPS") }) else {
             return XCTFail("finalize must be refused")
         }
         XCTAssertEqual(missing, ["photos", "package_scans"])
@@ -97,9 +97,9 @@ final class ProofOfDeliveryTests: DoorstepTestCase {
         let reopened = try DriverSession.open(at: databaseURL())
         reopened.setDeviceSigner(signer: try softwareDeviceSigner(secret: nil))
         XCTAssertEqual(try reopened.podDraft(jobId: job.id).scans.map(\.barcode), ["DS100000"])
-        _ = try reopened.addPhotoBytes(jobId: job.id, bytes: photo)
+        _ = try reopened.addPhotoBytesBlocking(jobId: job.id, bytes: photo)
         _ = try reopened.scanPackage(jobId: job.id, barcode: "DS100001")
-        let sealed = try reopened.finalizePod(jobId: job.id, overrideReason: "GPS lost between the towers")
+        let sealed = try reopened.finalizePodBlocking(jobId: job.id, overrideReason: "GPS lost between the towers")
         XCTAssertEqual(sealed.job.state, .delivered)
     }
 }

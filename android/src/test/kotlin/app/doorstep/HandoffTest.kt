@@ -62,7 +62,7 @@ class HandoffTest {
     }
 
     @Test
-    fun `a QR handoff moves the job and leaves one receipt on both devices`() {
+    fun `a QR handoff moves the job and leaves one receipt on both devices`() = runBlocking<Unit> {
         driver().use { driver ->
             store().use { staff ->
                 assertEquals(4, staff.ordersAwaitingPickup().size)
@@ -110,19 +110,19 @@ class HandoffTest {
             store().use { staff ->
                 val id = staff.startHandoff(HandoffDirection.PICKUP, driver.handoffCheckInCode(), listOf(hpm2401)).handoffId
                 staff.scan(id, "DS100000")
-                val refused = assertFailsWith<DoorstepException.RequirementsNotMet> { staff.offerCode(id) }
+                val refused = assertFailsWith<DoorstepException.RequirementsNotMet> { staff.offerCodeBlocking(id) }
                 assertTrue(refused.missing.single().contains("HPM-2401"))
                 staff.setPartialReason(id, hpm2401, "second box not packed yet")
-                val offer = staff.offerCode(id)
+                val offer = staff.offerCodeBlocking(id)
 
                 DriverSession.open(File(dir, "other.db").path).use { other ->
                     runBlocking { other.importDocument(handoffSample) }
                     other.setDeviceSigner(softwareDeviceSigner(null))
-                    assertFailsWith<DoorstepException.HandoffWrongDevice> { other.acceptHandoffOffer(offer) }
+                    assertFailsWith<DoorstepException.HandoffWrongDevice> { other.acceptHandoffOfferBlocking(offer) }
                 }
 
-                val accepted = driver.acceptHandoffOffer(offer)
-                staff.completeHandoff(accepted.acceptanceCode)
+                val accepted = driver.acceptHandoffOfferBlocking(offer)
+                staff.completeHandoffBlocking(accepted.acceptanceCode)
                 val custody = driver.handoffCustody(hpm2401).single()
                 assertEquals("second box not packed yet", custody.partialReason)
                 assertEquals("DS100001", custody.discrepancies.single { it.kind == DiscrepancyKind.MISSING }.barcode)

@@ -66,7 +66,7 @@ class ProofOfDeliveryTest {
         Fix(latitude = latitude, longitude = longitude, horizontalAccuracyM = 5.0, speedMps = null, courseDeg = null, at = Instant.now())
 
     @Test
-    fun `a full proof of delivery with photo, signature, scan, PIN and age check is sealed and verifiable`() {
+    fun `a full proof of delivery with photo, signature, scan, PIN and age check is sealed and verifiable`() = runBlocking<Unit> {
         DriverSession.open(dbPath).use { session ->
             val signer = softwareDeviceSigner(null)
             session.setDeviceSigner(signer)
@@ -126,12 +126,12 @@ class ProofOfDeliveryTest {
             session.startPod(job.id)
             session.setMethod(job.id, DeliveryMethod.LEFT_AT_DOOR)
             session.scanPackage(job.id, "DS100000")
-            val refused = assertFailsWith<DoorstepException.RequirementsNotMet> { session.finalizePod(job.id, "no GPS") }
+            val refused = assertFailsWith<DoorstepException.RequirementsNotMet> { session.finalizePodBlocking(job.id, "no GPS") }
             assertEquals(listOf("photos", "package_scans"), refused.missing)
             assertEquals(JobState.AT_DROPOFF, session.job(job.id).state)
             assertFailsWith<DoorstepException.BarcodeOfOtherJob> { session.scanPackage(job.id, "DS100100") }
             assertFailsWith<DoorstepException.DuplicateScan> { session.scanPackage(job.id, "DS100000") }
-            assertFailsWith<DoorstepException.MediaUnusable> { session.addPhotoBytes(job.id, "not an image".toByteArray()) }
+            assertFailsWith<DoorstepException.MediaUnusable> { session.addPhotoBytesBlocking(job.id, "not an image".toByteArray()) }
             job.id
         }
         DriverSession.open(dbPath).use { session ->
@@ -143,12 +143,12 @@ class ProofOfDeliveryTest {
 
             val far = session.job(jobId).dropoff.location
             session.attachFix(jobId, fixAt(far.latitude + 0.02, far.longitude), 1uL)
-            session.addPhotoBytes(jobId, photo)
+            session.addPhotoBytesBlocking(jobId, photo)
             val failed = assertFailsWith<DoorstepException.TooFarFromDropoff> {
-                session.failDelivery(jobId, FailureReason.RECIPIENT_UNAVAILABLE, FailureNextStep.REATTEMPT, null)
+                session.failDeliveryBlocking(jobId, FailureReason.RECIPIENT_UNAVAILABLE, FailureNextStep.REATTEMPT, null)
             }
             assertTrue(failed.distanceM > 1_000.0)
-            val sealed = session.failDelivery(jobId, FailureReason.RECIPIENT_UNAVAILABLE, FailureNextStep.REATTEMPT, "GPS drifts in this street")
+            val sealed = session.failDeliveryBlocking(jobId, FailureReason.RECIPIENT_UNAVAILABLE, FailureNextStep.REATTEMPT, "GPS drifts in this street")
             assertEquals(JobState.PICKED_UP, sealed.job.state)
             assertEquals(1, session.podRecords(jobId).size)
         }
