@@ -376,30 +376,40 @@ mod tests {
         }
     }
 
+    /// A store and the jobs `(id, reference, state, version)` in an old file.
+    fn old_store_with_jobs(conn: &Connection, jobs: &[(&str, &str, &str, i64)]) {
+        conn.execute("INSERT INTO stores VALUES ('s', 'S', 'a', 0, 0, 'UTC', '[]')", []).unwrap();
+        for (id, reference, state, version) in jobs {
+            conn.execute(
+                "INSERT INTO jobs (id, reference, state, version, updated_at_us, store_id, pickup_start_us, pickup_end_us,
+                                   dropoff_address, dropoff_start_us, dropoff_end_us, package_count)
+                 VALUES (?1, ?2, ?3, ?4, 0, 's', 0, 0, 'x', 0, 0, 1)",
+                rusqlite::params![id, reference, state, version],
+            )
+            .unwrap();
+        }
+    }
+
+    fn all_rows<T>(conn: &Connection, sql: &str, row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Vec<T> {
+        conn.prepare(sql).unwrap().query_map([], row).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
     #[test]
     fn history_and_mutation_ids_survive_the_step_that_drops_autoincrement() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let mut conn = Connection::open(&path).unwrap();
         at_version(&conn, 4);
+        old_store_with_jobs(&conn, &[("j", "R", "accepted", 1)]);
         conn.execute_batch(
-            "INSERT INTO stores VALUES ('s', 'S', 'a', 0, 0, 'UTC', '[]');
-             INSERT INTO jobs (id, reference, state, version, updated_at_us, store_id, pickup_start_us, pickup_end_us,
-                               dropoff_address, dropoff_start_us, dropoff_end_us, package_count)
-                 VALUES ('j', 'R', 'accepted', 1, 0, 's', 0, 0, 'x', 0, 0, 1);
-             INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES ('j', 1, 'imported', 'assigned');
+            "INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES ('j', 1, 'imported', 'assigned');
              INSERT INTO job_events (job_id, at_us, kind, from_state, to_state) VALUES ('j', 2, 'transitioned', 'assigned', 'accepted');
              INSERT INTO device (singleton, client_id, next_mutation_id) VALUES (1, 'c', 8);",
         )
         .unwrap();
         migrate(&mut conn, &path).unwrap();
-        let events: Vec<(i64, String)> = conn
-            .prepare("SELECT sequence, to_state FROM job_events ORDER BY sequence")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let events: Vec<(i64, String)> =
+            all_rows(&conn, "SELECT sequence, to_state FROM job_events ORDER BY sequence", |row| Ok((row.get(0)?, row.get(1)?)));
         assert_eq!(events, [(1, "assigned".to_owned()), (2, "accepted".to_owned())]);
         assert!(conn.execute("DELETE FROM job_events", []).is_err(), "still append-only");
         conn.execute_batch(
@@ -417,36 +427,23 @@ mod tests {
         let path = dir.path().join("old.db");
         let mut conn = Connection::open(&path).unwrap();
         at_version(&conn, 9);
+        old_store_with_jobs(&conn, &[("a", "A", "accepted", 1), ("b", "B", "accepted", 2), ("c", "C", "assigned", 0)]);
         conn.execute_batch(
-            "INSERT INTO stores VALUES ('s', 'S', 'a', 0, 0, 'UTC', '[]');
-             INSERT INTO jobs (id, reference, state, version, updated_at_us, store_id, pickup_start_us, pickup_end_us,
-                               dropoff_address, dropoff_start_us, dropoff_end_us, package_count)
-                 VALUES ('a', 'A', 'accepted', 1, 0, 's', 0, 0, 'x', 0, 0, 1),
-                        ('b', 'B', 'accepted', 2, 0, 's', 0, 0, 'x', 0, 0, 1),
-                        ('c', 'C', 'assigned', 0, 0, 's', 0, 0, 'x', 0, 0, 1);
-             INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES
+            "INSERT INTO job_events (job_id, at_us, kind, to_state) VALUES
                  ('a', 1, 'imported', 'assigned'), ('b', 2, 'imported', 'assigned'),
                  ('b', 3, 'transitioned', 'accepted'), ('a', 4, 'transitioned', 'accepted'),
                  ('b', 5, 'updated', 'accepted');",
         )
         .unwrap();
         migrate(&mut conn, &path).unwrap();
-        let rows: Vec<(i64, String, Option<i64>)> = conn
-            .prepare("SELECT sequence, job_id, previous FROM job_events ORDER BY sequence")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let rows: Vec<(i64, String, Option<i64>)> =
+            all_rows(&conn, "SELECT sequence, job_id, previous FROM job_events ORDER BY sequence", |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            });
         let expected = [(1, "a", None), (2, "b", None), (3, "b", Some(2)), (4, "a", Some(1)), (5, "b", Some(3))];
         assert_eq!(rows, expected.map(|(seq, job, previous)| (seq, job.to_owned(), previous)));
-        let latest: Vec<(String, Option<i64>)> = conn
-            .prepare("SELECT id, last_event FROM jobs ORDER BY id")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let latest: Vec<(String, Option<i64>)> =
+            all_rows(&conn, "SELECT id, last_event FROM jobs ORDER BY id", |row| Ok((row.get(0)?, row.get(1)?)));
         assert_eq!(latest, [("a".to_owned(), Some(4)), ("b".to_owned(), Some(5)), ("c".to_owned(), None)]);
         conn.execute("INSERT INTO job_events (job_id, at_us, kind, to_state, previous) VALUES ('c', 6, 'imported', 'assigned', NULL)", [])
             .unwrap();
