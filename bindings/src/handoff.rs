@@ -177,6 +177,18 @@ impl StoreSession {
         guard(|| self.0.handoff(handoff_id))
     }
 
+    /// Handoffs still open or offered, oldest first (after a restart, or
+    /// when a driver left mid-handoff).
+    pub fn handoffs_in_progress(&self) -> Result<Vec<HandoffView>, DoorstepError> {
+        guard(|| self.0.handoffs_in_progress())
+    }
+
+    /// Drops a handoff still being scanned; throws `InvalidInput` once its
+    /// offer was shown (the driver may have accepted it: scan the acceptance).
+    pub fn cancel_handoff(&self, handoff_id: Uuid) -> Result<(), DoorstepError> {
+        guard(|| self.0.cancel_handoff(handoff_id))
+    }
+
     /// Confirms one package; unknown, duplicate and other-job barcodes are
     /// distinct errors.
     pub fn scan(&self, handoff_id: Uuid, barcode: String) -> Result<HandoffView, DoorstepError> {

@@ -148,6 +148,34 @@ impl StoreSession {
         view(&self.db(), handoff_id)
     }
 
+    /// The handoffs still open or offered, oldest first: what the counter
+    /// screen shows after the app was killed, or when a driver left.
+    pub fn handoffs_in_progress(&self) -> Result<Vec<HandoffView>> {
+        let db = self.db();
+        db.handoffs_in_progress()?.into_iter().map(|id| view(&db, id)).collect()
+    }
+
+    /// Drops a handoff that is still being scanned (the driver left, the
+    /// wrong orders were picked); its jobs can be handed over again. Once
+    /// the signed offer was shown the driver may have accepted it offline,
+    /// so it cannot be dropped: scan the acceptance to complete it.
+    #[tracing::instrument(skip(self))]
+    pub fn cancel_handoff(&self, handoff_id: Uuid) -> Result<()> {
+        let mut db = self.db();
+        let status = db.handoff(handoff_id)?.status;
+        if status != HandoffStatus::Open || !db.delete_open_handoff(handoff_id)? {
+            return Err(CoreError::invalid(
+                "handoff_id",
+                match status {
+                    HandoffStatus::Completed => "the handoff is complete; its receipt stands",
+                    _ => "the signed offer was shown and the driver may have accepted it: scan the acceptance instead",
+                },
+            ));
+        }
+        tracing::info!(%handoff_id, "handoff cancelled");
+        Ok(())
+    }
+
     /// Confirms one package by its barcode. Unknown barcodes, barcodes
     /// scanned before and barcodes of a job outside this handoff are
     /// distinct errors and change nothing.

@@ -104,6 +104,22 @@ impl Database {
         })
     }
 
+    /// Handoffs not completed (open or offered), oldest first.
+    pub fn handoffs_in_progress(&self) -> Result<Vec<Uuid>> {
+        let ids: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT id FROM handoffs WHERE status != 'completed' ORDER BY started_at_us, id")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(|e| self.classify(e))?;
+        ids.iter().map(|id| self.uuid(id)).collect()
+    }
+
+    /// Removes an open handoff with its jobs and scans. Returns whether one
+    /// was removed: a handoff whose offer was shown stays.
+    pub fn delete_open_handoff(&mut self, id: Uuid) -> Result<bool> {
+        self.write(|tx| Ok(tx.prepare_cached("DELETE FROM handoffs WHERE id = ?1 AND status = 'open'")?.execute([id.to_string()])? == 1))
+    }
+
     pub fn handoff(&self, id: Uuid) -> Result<HandoffRow> {
         let row: Option<RawHandoff> = self
             .conn

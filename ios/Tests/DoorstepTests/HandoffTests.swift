@@ -80,6 +80,13 @@ final class HandoffTests: DoorstepTestCase {
         let driver = try await driverAtCounter()
         let staff = try storeDevice()
         let id = try staff.startHandoff(direction: .pickup, checkInCode: try driver.handoffCheckInCode(), jobIds: [hpm2401]).handoffId
+        let stray = try staff.startHandoff(direction: .pickup, checkInCode: try driver.handoffCheckInCode(), jobIds: [hpm2401]).handoffId
+        XCTAssertEqual(Set(try staff.handoffsInProgress().map(\.handoffId)), [id, stray])
+        try staff.cancelHandoff(handoffId: stray)
+        XCTAssertEqual(try staff.handoffsInProgress().map(\.handoffId), [id])
+        guard case .NotFound? = doorstepErrorSync({ try staff.cancelHandoff(handoffId: stray) }) else {
+            return XCTFail("a cancelled handoff is gone")
+        }
         _ = try staff.scan(handoffId: id, barcode: "DS100000")
         guard case let .RequirementsNotMet(missing)? = doorstepErrorSync({ try staff.offerCodeBlocking(handoffId: id) }) else {
             return XCTFail("a partial handoff needs a reason")
@@ -87,6 +94,9 @@ final class HandoffTests: DoorstepTestCase {
         XCTAssertTrue(missing.first?.contains("HPM-2401") ?? false, "\(missing)")
         _ = try staff.setPartialReason(handoffId: id, jobId: hpm2401, reason: "second box not packed yet")
         let offer = try staff.offerCodeBlocking(handoffId: id)
+        guard case .InvalidInput? = doorstepErrorSync({ try staff.cancelHandoff(handoffId: id) }) else {
+            return XCTFail("a shown offer cannot be dropped")
+        }
 
         let other = try await driverAtCounter("other.db")
         guard case .HandoffWrongDevice? = doorstepErrorSync({ try other.acceptHandoffOfferBlocking(offerCode: offer) }) else {

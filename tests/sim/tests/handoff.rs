@@ -6,6 +6,7 @@ mod common;
 
 use common::Fixture;
 use doorstep_core::handoff::{Direction, DiscrepancyKind, HandoffReceipt, QrSymbol, StoreSession};
+use doorstep_core::store::HandoffStatus;
 use doorstep_core::keys::SoftwareSigner;
 use doorstep_core::{CoreError, DriverSession, FailureReason, JobState, Transition};
 use std::sync::Arc;
@@ -397,6 +398,49 @@ fn staff_progress_survives_a_restart_of_the_store_device() {
     store.scan(handoff, "DS100001").unwrap();
     let accepted = driver.accept_handoff_offer(&store.offer_code(handoff).unwrap()).unwrap();
     store.complete_handoff(&accepted.acceptance_code).unwrap();
+}
+
+#[test]
+fn handoffs_in_progress_are_listed_after_a_restart_and_only_an_open_one_can_be_cancelled() {
+    let counter = Counter::new();
+    let open = counter.start(Direction::Pickup, &[HPM_2401]);
+    counter.scan_all(open, &["DS100000"]);
+    counter.fixture.clock.advance(chrono::Duration::seconds(5));
+    let offered = counter.start(Direction::Pickup, &[HPM_2404]);
+    counter.scan_all(offered, &["DS100300", "DS100301"]);
+    let offer = counter.store.offer_code(offered).unwrap();
+    let Counter { fixture, driver, store } = counter;
+    drop(store);
+    let store = StoreSession::open(
+        fixture.dir.path().join("store.db"),
+        id(STORE),
+        Arc::new(SoftwareSigner::generate().unwrap()),
+        fixture.clock.clone(),
+    )
+    .unwrap();
+    let in_progress = |store: &StoreSession| -> Vec<(Uuid, HandoffStatus)> {
+        store.handoffs_in_progress().unwrap().iter().map(|view| (view.handoff_id, view.status)).collect()
+    };
+    assert_eq!(in_progress(&store), [(open, HandoffStatus::Open), (offered, HandoffStatus::Offered)], "oldest first, after a restart");
+
+    assert!(
+        matches!(store.cancel_handoff(offered), Err(CoreError::InvalidInput { ref reason, .. }) if reason.contains("acceptance")),
+        "a shown offer may already be accepted"
+    );
+    store.cancel_handoff(open).unwrap();
+    assert!(matches!(store.handoff(open), Err(CoreError::NotFound { .. })));
+    assert!(matches!(store.cancel_handoff(open), Err(CoreError::NotFound { .. })));
+    assert!(matches!(store.cancel_handoff(Uuid::new_v4()), Err(CoreError::NotFound { .. })));
+    assert_eq!(in_progress(&store), [(offered, HandoffStatus::Offered)]);
+
+    // The cancelled job's packages can be handed over again; the offer shown
+    // before the restart still completes.
+    let again = store.start_handoff(Direction::Pickup, &driver.handoff_check_in_code().unwrap(), &[id(HPM_2401)]).unwrap();
+    assert!(again.jobs[0].confirmed.is_empty(), "a fresh start: nothing scanned");
+    let accepted = driver.accept_handoff_offer(&offer).unwrap();
+    store.complete_handoff(&accepted.acceptance_code).unwrap();
+    assert!(matches!(store.cancel_handoff(offered), Err(CoreError::InvalidInput { .. })), "a receipt stands");
+    assert_eq!(in_progress(&store), [(again.handoff_id, HandoffStatus::Open)]);
 }
 
 /// The size a realistic handoff reaches: ten packages over four jobs, with

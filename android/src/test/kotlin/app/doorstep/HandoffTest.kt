@@ -109,11 +109,17 @@ class HandoffTest {
         driver().use { driver ->
             store().use { staff ->
                 val id = staff.startHandoff(HandoffDirection.PICKUP, driver.handoffCheckInCode(), listOf(hpm2401)).handoffId
+                val stray = staff.startHandoff(HandoffDirection.PICKUP, driver.handoffCheckInCode(), listOf(hpm2401)).handoffId
+                assertEquals(setOf(id, stray), staff.handoffsInProgress().map { it.handoffId }.toSet())
+                staff.cancelHandoff(stray)
+                assertEquals(listOf(id), staff.handoffsInProgress().map { it.handoffId })
+                assertFailsWith<DoorstepException.NotFound> { staff.cancelHandoff(stray) }
                 staff.scan(id, "DS100000")
                 val refused = assertFailsWith<DoorstepException.RequirementsNotMet> { staff.offerCodeBlocking(id) }
                 assertTrue(refused.missing.single().contains("HPM-2401"))
                 staff.setPartialReason(id, hpm2401, "second box not packed yet")
                 val offer = staff.offerCodeBlocking(id)
+                assertFailsWith<DoorstepException.InvalidInput> { staff.cancelHandoff(id) }
 
                 DriverSession.open(File(dir, "other.db").path).use { other ->
                     runBlocking { other.importDocument(handoffSample) }
