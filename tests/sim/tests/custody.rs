@@ -5,7 +5,7 @@
 mod common;
 
 use common::Fixture;
-use doorstep_core::handoff::{Direction, StoreSession};
+use doorstep_core::handoff::Direction;
 use doorstep_core::keys::SoftwareSigner;
 use doorstep_core::nav::Fix;
 use doorstep_core::pod::verify_sealed_record;
@@ -52,13 +52,7 @@ fn the_proof_of_delivery_names_the_receipt_of_the_pickup() {
     driver.apply(job, Transition::Accept).unwrap();
     driver.apply(job, Transition::ArriveAtPickup).unwrap();
 
-    let store = StoreSession::open(
-        fixture.dir.path().join("store.db"),
-        id(STORE),
-        Arc::new(SoftwareSigner::generate().unwrap()),
-        fixture.clock.clone(),
-    )
-    .unwrap();
+    let store = fixture.open_store("store.db", id(STORE));
     store.import_document(common::MALL_PICKUP_RUN.as_bytes()).unwrap();
     let handoff = store.start_handoff(Direction::Pickup, &driver.handoff_check_in_code().unwrap(), &[job]).unwrap().handoff_id;
     for barcode in ["DS100000", "DS100001"] {

@@ -38,13 +38,7 @@ impl Counter {
         for (job, transition) in [(HPM_2401, Transition::Accept), (HPM_2401, Transition::ArriveAtPickup), (HPM_2404, Transition::Accept)] {
             driver.apply(id(job), transition).unwrap();
         }
-        let store = StoreSession::open(
-            fixture.dir.path().join("store.db"),
-            id(STORE),
-            Arc::new(SoftwareSigner::generate().unwrap()),
-            fixture.clock.clone(),
-        )
-        .unwrap();
+        let store = fixture.open_store("store.db", id(STORE));
         assert_eq!(store.import_document(common::MALL_PICKUP_RUN.as_bytes()).unwrap(), 4, "only this store's orders");
         Counter { fixture, driver, store }
     }
@@ -353,13 +347,7 @@ fn a_return_offer_that_breaks_the_custody_chain_is_refused() {
     }
     // The second device holds a pickup receipt of its own for the same job
     // (with another driver key), so its return offer chains elsewhere.
-    let other = StoreSession::open(
-        counter.fixture.dir.path().join("other-store.db"),
-        id(STORE),
-        Arc::new(SoftwareSigner::generate().unwrap()),
-        counter.fixture.clock.clone(),
-    )
-    .unwrap();
+    let other = counter.fixture.open_store("other-store.db", id(STORE));
     other.import_document(common::MALL_PICKUP_RUN.as_bytes()).unwrap();
     let stranger = Fixture::new();
     let stranger_driver = stranger.open_with_sample();
@@ -387,13 +375,7 @@ fn staff_progress_survives_a_restart_of_the_store_device() {
     let Counter { fixture, driver, store } = counter;
     let before = store.handoff(handoff).unwrap();
     drop(store);
-    let store = StoreSession::open(
-        fixture.dir.path().join("store.db"),
-        id(STORE),
-        Arc::new(SoftwareSigner::generate().unwrap()),
-        fixture.clock.clone(),
-    )
-    .unwrap();
+    let store = fixture.open_store("store.db", id(STORE));
     assert_eq!(store.handoff(handoff).unwrap(), before);
     store.scan(handoff, "DS100001").unwrap();
     let accepted = driver.accept_handoff_offer(&store.offer_code(handoff).unwrap()).unwrap();
@@ -411,13 +393,7 @@ fn handoffs_in_progress_are_listed_after_a_restart_and_only_an_open_one_can_be_c
     let offer = counter.store.offer_code(offered).unwrap();
     let Counter { fixture, driver, store } = counter;
     drop(store);
-    let store = StoreSession::open(
-        fixture.dir.path().join("store.db"),
-        id(STORE),
-        Arc::new(SoftwareSigner::generate().unwrap()),
-        fixture.clock.clone(),
-    )
-    .unwrap();
+    let store = fixture.open_store("store.db", id(STORE));
     let in_progress = |store: &StoreSession| -> Vec<(Uuid, HandoffStatus)> {
         store.handoffs_in_progress().unwrap().iter().map(|view| (view.handoff_id, view.status)).collect()
     };
@@ -473,7 +449,7 @@ fn a_ten_package_offer_fits_a_small_qr_code() {
     for job in &job_ids {
         driver.apply(*job, Transition::Accept).unwrap();
     }
-    let store = StoreSession::open(fixture.dir.path().join("s.db"), id(STORE), Arc::new(SoftwareSigner::generate().unwrap()), fixture.clock.clone()).unwrap();
+    let store = fixture.open_store("s.db", id(STORE));
     store.import_document(document.as_bytes()).unwrap();
     let handoff = store.start_handoff(Direction::Pickup, &driver.handoff_check_in_code().unwrap(), &job_ids).unwrap().handoff_id;
     for (index, job) in barcodes.iter().enumerate() {

@@ -85,8 +85,7 @@ impl Counter {
 }
 
 fn open_store(fixture: &Fixture, store_id: Uuid) -> StoreSession {
-    StoreSession::open(fixture.dir.path().join("store.db"), store_id, Arc::new(SoftwareSigner::generate().unwrap()), fixture.clock.clone())
-        .unwrap()
+    fixture.open_store("store.db", store_id)
 }
 
 fn post_receipt(base_url: &str, store_id: Uuid, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {

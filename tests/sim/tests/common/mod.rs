@@ -31,6 +31,13 @@ impl Fixture {
         session.import_document(MALL_PICKUP_RUN.as_bytes()).unwrap();
         session
     }
+
+    /// A store's staff device, its database `file` in this fixture's
+    /// folder, on the fixture's clock, with a fresh software key.
+    pub fn open_store(&self, file: &str, store_id: uuid::Uuid) -> doorstep_core::handoff::StoreSession {
+        let signer = std::sync::Arc::new(doorstep_core::keys::SoftwareSigner::generate().unwrap());
+        doorstep_core::handoff::StoreSession::open(self.dir.path().join(file), store_id, signer, self.clock.clone()).unwrap()
+    }
 }
 
 /// Records what it is told and on which thread.
