@@ -4,6 +4,7 @@
 #
 #   source tests/tools/debian-packages.sh
 #   ensure_debian_packages zbar-tools || echo "could not install zbar-tools"
+#   install_debian_packages python3-venv   # when the caller's own check failed
 #
 # Installed means dpkg says so. Installing needs root or passwordless sudo;
 # the package lists are refreshed only when something must be installed, so
@@ -39,5 +40,12 @@ ensure_debian_packages() {
     ((${#missing[@]} == 0)) && return 0
     command -v apt-get >/dev/null 2>&1 || { echo "debian-packages: no apt-get to install ${missing[*]}" >&2; return 1; }
     echo "debian-packages: installing ${missing[*]}" >&2
-    _debian_apt update && _debian_apt install -y --no-install-recommends "${missing[@]}"
+    install_debian_packages "${missing[@]}"
+}
+
+# install_debian_packages PKG... — refreshes the package lists and installs,
+# for callers that decided by their own checks (a jar, a working venv) that
+# something is missing.
+install_debian_packages() {
+    _debian_apt update && _debian_apt install -y --no-install-recommends "$@"
 }

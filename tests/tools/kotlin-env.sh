@@ -38,6 +38,10 @@ else
     _kenv_sourced=1
 fi
 
+# install_debian_packages: the one apt runner (root or sudo -n, lock waits, retries).
+# shellcheck source=debian-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-packages.sh"
+
 KOTLIN_VERSION=2.4.20
 # Debian's JUnit 5 console launcher and JNA install to this fixed, policy-defined
 # location; it is not a path of this particular machine.
@@ -59,16 +63,6 @@ _kenv_deb_ok() { # PKG FILE
         dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
-_kenv_as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        # -n: never prompt; CI has no stdin and a hung password prompt is worse
-        # than a clear failure.
-        sudo -n "$@"
-    fi
-}
-
 _kenv_install_debs() {
     local missing=()
     _kenv_deb_ok libjna-java "$_KENV_JAVA_SHARE/jna.jar" || missing+=(libjna-java)
@@ -88,25 +82,10 @@ _kenv_install_debs() {
     _kenv_log "installing Debian packages: ${missing[*]}"
     # The package lists on a fresh machine are empty or stale, so refresh once --
     # but only on this path, keeping warm runs offline and fast.
-    if ! _kenv_apt update ||
-        ! _kenv_apt install -y --no-install-recommends "${missing[@]}"; then
+    if ! install_debian_packages "${missing[@]}"; then
         _kenv_die "apt-get install ${missing[*]} failed"
         return 1
     fi
-}
-
-# apt-get, non-interactive, tolerant of someone else holding the apt/dpkg lock
-# (other sessions share the machine and run apt too).  Lock::Timeout makes
-# dpkg's frontend lock wait; the retry loop covers the lists lock of `update`,
-# which fails immediately instead of waiting.
-_kenv_apt() {
-    local try
-    for try in 1 2 3 4 5; do
-        _kenv_as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get -q -o DPkg::Lock::Timeout=300 "$@" </dev/null >&2 && return 0
-        ((try < 5)) && { _kenv_log "apt-get $1 failed (try $try), retrying"; sleep 10; }
-    done
-    return 1
 }
 
 _kenv_install_kotlinc() {

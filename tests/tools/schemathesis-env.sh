@@ -27,6 +27,10 @@ else
     _stenv_sourced=1
 fi
 
+# install_debian_packages: the one apt runner (root or sudo -n, lock waits, retries).
+# shellcheck source=debian-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-packages.sh"
+
 # Pinned: the contract test relies on this version's CLI flags (--checks,
 # --max-examples, --generation-database) and on its config file's
 # dictionaries, and CI must generate the same requests as a developer.
@@ -40,28 +44,6 @@ _stenv_die() {
 
 _stenv_log() {
     echo "schemathesis-env: $*" >&2
-}
-
-_stenv_as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        # -n: never prompt; CI has no stdin.
-        sudo -n "$@"
-    fi
-}
-
-# apt-get, non-interactive, tolerant of another session holding the apt/dpkg
-# lock: Lock::Timeout makes dpkg's frontend lock wait, the retry loop covers
-# the lists lock of `update`, which fails at once instead of waiting.
-_stenv_apt() {
-    local try
-    for try in 1 2 3 4 5; do
-        _stenv_as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get -q -o DPkg::Lock::Timeout=300 "$@" </dev/null >&2 && return 0
-        ((try < 5)) && { _stenv_log "apt-get $1 failed (try $try), retrying"; sleep 10; }
-    done
-    return 1
 }
 
 # Makes a venv with pip at $1.  Debian's python3 without python3-venv fails
@@ -86,7 +68,7 @@ _stenv_install_python_venv() {
     # python3-venv depends on the venv package of Debian's exact Python
     # version (python3.11-venv, ...), which is the one that matters.
     _stenv_log "installing Debian packages: python3 python3-venv"
-    if ! _stenv_apt update || ! _stenv_apt install -y --no-install-recommends python3 python3-venv; then
+    if ! install_debian_packages python3 python3-venv; then
         _stenv_die "apt-get install python3 python3-venv failed"
         return 1
     fi
